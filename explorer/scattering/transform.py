@@ -104,6 +104,8 @@ class Scattering2D(torch.nn.Module):
         self._cols = _reflect_indices(W, self._pad[2], self._pad[3])
         self._on_device: dict = {}
 
+    check_parameters = staticmethod(check_parameters)
+
     def extra_repr(self) -> str:
         return (f"J={self.J}, shape={self.shape}, L={self.L}, max_order={self.max_order}, "
                 f"normalize={self.normalize}, paths={len(self.paths)}")
