@@ -1,20 +1,55 @@
-"""Placeholder page, served by ``panel serve explorer/app.py``; the app issue replaces it."""
+"""The explorer's web app: ``panel serve explorer/app.py``.
 
+One template with a navigation sidebar; the page is chosen by the URL (``?page=wavelets``) and built per
+session, so nothing slow happens at import or for pages the visitor does not open. Pages are listed in
+`explorer.pages.PAGES`.
+"""
+from __future__ import annotations
+
+import holoviews as hv
 import panel as pn
 
-pn.extension()
+from explorer.pages import PAGES, page_spec
 
-pn.Column(
-    pn.pane.Markdown(
-        """
-# Structures Explorer
+# Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
+# sliders send their value when released (throttled).
+pn.extension(nthreads=2, throttled=True, notifications=False)
+hv.extension("bokeh", logo=False)
 
-An interactive explorer of scattering transforms and CNNs, after E. Oyallon's work. Coming here:
 
-- **Scattering**: filters, paths and coefficients of the 2D scattering transform of an image;
-- **Properties**: energy per order, stability to translations, rotations and deformations;
-- **Networks**: hybrid scattering + CNN models trained on CIFAR-10, and their layer-wise analysis.
-"""
-    ),
-    sizing_mode="stretch_width",
-).servable(title="Structures Explorer")
+def _nav(current: str) -> pn.pane.HTML:
+    links = []
+    for spec in PAGES:
+        style = "font-weight:bold;" if spec.slug == current else ""
+        links.append(f'<li><a class="nav-link" href="?page={spec.slug}" style="{style}">{spec.title}</a></li>')
+    return pn.pane.HTML("<ul style='list-style:none;padding-left:0;line-height:2'>" + "".join(links) + "</ul>",
+                        sizing_mode="stretch_width")
+
+
+def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
+    """The template for one session showing page `slug` (default: from the URL, else home)."""
+    if slug is None:
+        arg = pn.state.session_args.get("page", [b"home"]) if pn.state.curdoc else [b"home"]
+        slug = arg[0].decode() if isinstance(arg[0], bytes) else str(arg[0])
+    try:
+        spec = page_spec(slug)
+        missing = None
+    except KeyError:
+        spec, missing = page_spec("home"), slug
+    page = spec.load()()
+    sidebar = [pn.pane.Markdown("### Pages"), _nav(spec.slug)]
+    if getattr(page, "controls", None) is not None:
+        sidebar += [pn.pane.Markdown(f"### {spec.title} controls"), page.controls]
+    main = [page]
+    if missing is not None:
+        main.insert(0, pn.pane.Alert(f"There is no page {missing!r}; showing the home page.",
+                                     alert_type="warning"))
+    template = pn.template.BootstrapTemplate(
+        title="Structures Explorer", sidebar=sidebar, main=main, sidebar_width=330,
+        header_background="#1f4e79", main_max_width="1500px")
+    template.page = page  # for tests and notebooks
+    return template
+
+
+if pn.state.served:
+    build_app().servable(title="Structures Explorer")

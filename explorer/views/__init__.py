@@ -4,3 +4,8 @@ Every function returns a HoloViews object whose data can be checked without a br
 explorer's convention: x to the right, y UP (row 0 of an array is drawn at the top), angles θ in degrees
 counter-clockwise from +x. Each module also exports CAPTIONS: one line per figure saying what to look for.
 """
+
+import holoviews as _hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend, so .opts works outside hv.extension)
+
+_hv.Store.set_current_backend("bokeh")

@@ -1,0 +1,206 @@
+"""Scattering throughput and memory, ours against Kymatio 0.3 measured in the same run.
+
+    python benchmarks/scattering.py            # all configurations, CPU (and CUDA if present)
+    python benchmarks/scattering.py --quick    # fewer repeats, no CIFAR-10 pass
+
+Prints, per configuration: images/s for ours and Kymatio's and their ratio (target ≥ 2× on CPU,
+≥ 5× on a GPU), peak memory of each (peak RSS growth of a fresh process on CPU,
+torch.cuda.max_memory_allocated on GPU), and the "FFT floor": the time of exactly the FFTs our
+algorithm performs, replayed alone. Then the filter-bank build time against Kymatio's
+(target ≤ 1/20 of it) and, when EXPLORER_DATA points at CIFAR-10, the time of
+`explorer scatter` on all 60,000 images at J=2 (target ≤ 60 s on the 2-core CPU).
+Images are RGB, each channel scattered separately, as in the hybrid networks.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import torch
+
+CONFIGS = [  # (J, (H, W), RGB images per batch)
+    (2, (32, 32), 256),
+    (3, (32, 32), 256),
+    (4, (64, 64), 64),
+    (3, (224, 224), 16),
+]
+
+
+def _make(impl: str, J: int, shape, device):
+    if impl == "ours":
+        from explorer.scattering import Scattering2D
+
+        return Scattering2D(J, shape).to(device)
+    warnings.filterwarnings("ignore")
+    from kymatio.scattering2d.frontend.torch_frontend import ScatteringTorch2D
+
+    return ScatteringTorch2D(J, shape).to(device)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _current_rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _measure(impl, J, shape, batch, device_name, repeats, queue):
+    """Runs in a fresh process so that peak memory belongs to this measurement alone."""
+    device = torch.device(device_name)
+    x = torch.rand(batch, 3, *shape, device=device)
+    scattering = _make(impl, J, shape, device)
+    # Peak RSS growth over the process with its input already made: filters + transform.
+    base_rss = _current_rss_kib()
+    scattering(x[:1])  # build filters on the device, warm up
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base_gpu = torch.cuda.memory_allocated(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        scattering(x)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) - base_gpu
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024
+    queue.put((batch / min(times), peak))
+
+
+def measure(impl, J, shape, batch, device, repeats):
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_measure, args=(impl, J, shape, batch, device, repeats, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def fft_floor(J, shape, batch, device, repeats):
+    """Time of the FFT calls our transform makes, recorded on one run and replayed alone."""
+    from explorer.scattering import Scattering2D
+
+    device = torch.device(device)
+    scattering = Scattering2D(J, shape).to(device)
+    x = torch.rand(batch, 3, *shape, device=device)
+    calls, real_fft2, real_ifft2 = [], torch.fft.fft2, torch.fft.ifft2
+
+    def recording(fn):
+        def wrapper(t, *args, **kwargs):
+            calls.append((fn, t.shape, t.dtype))
+            return fn(t, *args, **kwargs)
+        return wrapper
+
+    torch.fft.fft2, torch.fft.ifft2 = recording(real_fft2), recording(real_ifft2)
+    try:
+        scattering(x)
+    finally:
+        torch.fft.fft2, torch.fft.ifft2 = real_fft2, real_ifft2
+    inputs = [(fn, torch.randn(s, dtype=d, device=device)) for fn, s, d in calls]
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        for fn, t in inputs:
+            fn(t)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+def filter_bank_times():
+    from explorer.scattering import filters, padded_shape
+
+    warnings.filterwarnings("ignore")
+    from kymatio.scattering2d.filter_bank import filter_bank as kymatio_bank
+
+    rows = []
+    for shape, J in [((224, 224), 3), ((256, 256), 4)]:
+        M, N = padded_shape(shape, J)
+        ours = []
+        for _ in range(3):
+            filters._cached_bank.cache_clear()
+            start = time.perf_counter()
+            filters.filter_bank(M, N, J, 8)
+            ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        kymatio_bank(M, N, J, 8)
+        theirs = time.perf_counter() - start
+        rows.append((shape, J, statistics.median(ours), theirs))
+    return rows
+
+
+def cifar_time():
+    from explorer.data import DatasetNotFoundError, find_cifar10, load_cifar10
+    from explorer.features import FeatureConfig, compute_features
+
+    try:
+        find_cifar10()
+    except DatasetNotFoundError:
+        return None
+    for split in ("train", "test"):
+        load_cifar10(split)  # decode once into the cache: we time the scattering, not unpickling
+    with tempfile.TemporaryDirectory() as store:
+        os.environ["EXPLORER_STORE"] = store
+        start = time.perf_counter()
+        for split in ("train", "test"):
+            compute_features(FeatureConfig(split=split, J=2), device="cpu", progress=False)
+        return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 repeats, skip the CIFAR-10 pass")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 4
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, devices: {devices}")
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    header = (f"{'device':6} {'J':>2} {'size':>9} {'batch':>5} | {'ours img/s':>10} "
+              f"{'kymatio':>9} {'ratio':>6} | {'ours MiB':>8} {'kym MiB':>8} | "
+              f"{'FFT floor img/s':>15}")
+    print(header)
+    print("-" * len(header))
+    for device in devices:
+        target = 5.0 if device == "cuda" else 2.0
+        for J, shape, batch in CONFIGS:
+            ours, ours_mem = measure("ours", J, shape, batch, device, repeats)
+            theirs, theirs_mem = measure("kymatio", J, shape, batch, device, repeats)
+            floor = fft_floor(J, shape, batch, device, repeats)
+            ratio = ours / theirs
+            flag = "ok" if ratio >= target else f"below {target:g}x"
+            print(f"{device:6} {J:>2} {shape[0]:>4}x{shape[1]:<4} {batch:>5} | {ours:>10.1f} "
+                  f"{theirs:>9.1f} {ratio:>5.2f}x | {ours_mem / 2**20:>8.0f} "
+                  f"{theirs_mem / 2**20:>8.0f} | {floor:>15.1f}  {flag}", flush=True)
+    print("\nFilter bank build (L=8), cold cache:")
+    for shape, J, ours, theirs in filter_bank_times():
+        flag = "ok" if ours <= theirs / 20 else "above 1/20"
+        print(f"  {shape[0]}x{shape[1]} J={J}: ours {ours * 1e3:.0f} ms, Kymatio {theirs:.2f} s, "
+              f"ratio {theirs / ours:.0f}x  {flag}")
+    if not args.quick:
+        seconds = cifar_time()
+        if seconds is None:
+            print("\nCIFAR-10 pass skipped: set EXPLORER_DATA to time all 60,000 images.")
+        else:
+            flag = "ok" if seconds <= 60 else "above 60 s"
+            print(f"\nCIFAR-10, all 60,000 RGB images at J=2 (explorer scatter, to disk): "
+                  f"{seconds:.1f} s ({60000 / seconds:.0f} img/s)  {flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The app's pages. Adding a page: write one module with a `pn.viewable.Viewer` subclass, add one line to PAGES.
+
+Each entry is (slug, title, "module:Class", blurb). Classes are imported only when their page is opened,
+so the app starts fast; the home page lists every entry with its blurb.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import NamedTuple
+
+
+class PageSpec(NamedTuple):
+    slug: str
+    title: str
+    target: str  # "package.module:ClassName"
+    blurb: str
+
+    def load(self):
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("home", "Home", "explorer.pages.home:HomePage", "What each page teaches."),
+    PageSpec("wavelets", "Wavelets", "explorer.pages.wavelets:WaveletsPage",
+             "The Morlet wavelets ψ_{j,θ} and the low-pass φ_J in space and in Fourier, how they tile the "
+             "frequency plane, and the Littlewood–Paley sum that bounds how much the transform can expand."),
+    PageSpec("scattering", "Scattering", "explorer.pages.scattering:ScatteringPage",
+             "The scattering coefficients S0, S1, S2 of an image you choose: maps per path, energy per "
+             "order, and the scattering disk where angle is orientation and radius is scale."),
+    PageSpec("invariance", "Invariance & stability", "explorer.pages.invariance:InvariancePage",
+             "What S_J forgets and what it keeps: rotations, translations smaller than 2^J, smooth "
+             "deformations, and the Lipschitz bound ‖Sx − Sy‖ ≤ ‖x − y‖."),
+    PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
+             "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
+             "structure that order 2 restores."),
+]
+
+
+def page_spec(slug: str) -> PageSpec:
+    for spec in PAGES:
+        if spec.slug == slug:
+            return spec
+    raise KeyError(slug)

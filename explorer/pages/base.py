@@ -1,0 +1,66 @@
+"""What every page shares: an alert for errors, figures with captions, work off the event loop."""
+from __future__ import annotations
+
+import asyncio
+import traceback
+
+import holoviews as hv
+import panel as pn
+import param
+
+
+def figure(obj, caption: str, **kwargs) -> pn.Column:
+    """A HoloViews object (or pane) with its one-line caption underneath."""
+    pane = obj if isinstance(obj, pn.viewable.Viewable) else pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
+    return pn.Column(pane, pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, max_width=560,
+                                            margin=(0, 10, 10, 10)))
+
+
+def placeholder(message: str = "nothing to show") -> hv.Text:
+    """An empty figure used when a view cannot be drawn (the alert above says why)."""
+    return hv.Text(0, 0, message).opts(xaxis=None, yaxis=None, toolbar=None, frame_width=200, frame_height=120)
+
+
+class Page(pn.viewable.Viewer):
+    """A page: its param parameters are its state, `self.alert` shows what went wrong."""
+
+    title = "Page"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.note = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
+
+    def show_error(self, message: str | None) -> None:
+        self.alert.object = message or ""
+        self.alert.visible = bool(message)
+
+    def show_note(self, message: str | None) -> None:
+        self.note.object = message or ""
+        self.note.visible = bool(message)
+
+    def guarded(self, fn, *args, **kwargs):
+        """Call a view function; on a user-facing error show it in the alert and return a placeholder."""
+        try:
+            out = fn(*args, **kwargs)
+        except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
+            self.show_error(str(exc))
+            return placeholder("see the message above")
+        except Exception as exc:  # a bug: keep the session alive and say so
+            traceback.print_exc()
+            self.show_error(f"Unexpected error: {exc!r}")
+            return placeholder("see the message above")
+        return out
+
+    async def run_off_loop(self, panes, fn, *args, **kwargs):
+        """Run slow work in a thread with `loading` set on `panes`; errors go to the alert."""
+        for p in panes:
+            p.loading = True
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
+            self.show_error(str(exc))
+            return None
+        finally:
+            for p in panes:
+                p.loading = False

@@ -1,0 +1,101 @@
+"""Wavelets page: the Morlet bank ψ_{j,θ}, φ_J, the Littlewood–Paley sum and the Fourier tiling."""
+from __future__ import annotations
+
+import numpy as np
+import holoviews as hv
+import panel as pn
+import param
+
+from explorer.views import wavelets as wv
+
+from .base import Page, figure
+
+
+class WaveletsPage(Page):
+    title = "Wavelets"
+
+    J = param.Integer(3, bounds=(1, 6), doc="Number of scales J (wavelets j = 0..J−1, low-pass φ_J)")
+    L = param.Integer(8, bounds=(2, 16), doc="Number of angles L over [0°, 180°)")
+    j = param.Integer(0, bounds=(0, 2), doc="Scale j of the wavelet shown")
+    theta = param.Integer(0, bounds=(0, 7), label="θ index ℓ (θ = ℓ·180°/L)",
+                          doc="Angle index ℓ of the wavelet shown: θ = ℓ·180°/L")
+    sigma0 = param.Number(0.8, bounds=(0.4, 2.0), step=0.05, label="σ (envelope width at j = 0, pixels)")
+    xi0 = param.Number(round(3 * np.pi / 4, 3), bounds=(0.5, 3.0), step=0.05,
+                       label="ξ (centre frequency at j = 0, rad/pixel)")
+    slant = param.Number(0.5, bounds=(0.1, 1.0), step=0.05, label="slant (envelope aspect; Kymatio: 4/L)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._sync_bounds()
+        self.param.watch(self._on_shape, ["J", "L"])
+        self.param.watch(lambda *_: self.show_error(None), list(self._bank_args()) + ["j", "theta"],
+                         )
+        dims = dict(J=self.param.J, L=self.param.L, sigma0=self.param.sigma0, xi0=self.param.xi0,
+                    slant=self.param.slant)
+        sel = dict(dims, j=self.param.j, ell=self.param.theta)
+        space = [hv.DynamicMap(pn.bind(self._space, part=part, **sel)) for part in ("real", "imag", "modulus")]
+        self.space_pane = pn.pane.HoloViews(space[0] + space[1] + space[2], linked_axes=False)
+        self.fourier_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._fourier, **sel)), linked_axes=False)
+        self.lowpass_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lowpass, **dims)), linked_axes=False)
+        self.lp_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lp, **dims)), linked_axes=False)
+        self.tiling_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tiling, **sel)), linked_axes=False)
+        w = pn.widgets
+        self.controls = pn.Column(
+            w.IntSlider.from_param(self.param.J, name="J (scales)"),
+            w.IntSlider.from_param(self.param.L, name="L (angles)"),
+            w.IntSlider.from_param(self.param.j, name="j (scale shown)"),
+            w.IntSlider.from_param(self.param.theta),
+            pn.Card(w.FloatSlider.from_param(self.param.sigma0), w.FloatSlider.from_param(self.param.xi0),
+                    w.FloatSlider.from_param(self.param.slant), title="Advanced: Morlet parameters",
+                    collapsed=True, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        self.theta_slider = self.controls[3]
+
+    def _bank_args(self):
+        return ("J", "L", "sigma0", "xi0", "slant")
+
+    def _sync_bounds(self):
+        self.param.j.bounds = (0, self.J - 1)
+        self.param.theta.bounds = (0, self.L - 1)
+
+    def _on_shape(self, event):
+        with param.parameterized.batch_call_watchers(self):
+            self._sync_bounds()
+            self.j = min(self.j, self.J - 1)
+            self.theta = min(self.theta, self.L - 1)
+
+    def bank(self, J, L, sigma0, xi0, slant):
+        return wv.display_bank(J, L, sigma0, xi0, slant)
+
+    def _space(self, part, J, L, sigma0, xi0, slant, j, ell):
+        return self.guarded(lambda: wv.wavelet_space(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
+                                                     min(ell, L - 1), part))
+
+    def _fourier(self, J, L, sigma0, xi0, slant, j, ell):
+        return self.guarded(lambda: wv.wavelet_fourier(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
+                                                       min(ell, L - 1)))
+
+    def _lowpass(self, J, L, sigma0, xi0, slant):
+        return self.guarded(lambda: wv.lowpass_space(self.bank(J, L, sigma0, xi0, slant)))
+
+    def _lp(self, J, L, sigma0, xi0, slant):
+        return self.guarded(lambda: wv.littlewood_paley_image(self.bank(J, L, sigma0, xi0, slant)))
+
+    def _tiling(self, J, L, sigma0, xi0, slant, j, ell):
+        return self.guarded(lambda: wv.filter_tiling(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
+                                                     min(ell, L - 1)))
+
+    def __panel__(self):
+        intro = pn.pane.Markdown(
+            "## Wavelets\nA scattering transform is built from one Morlet wavelet ψ, dilated by 2^j and "
+            "rotated by θ, and one low-pass φ_J. Pick a scale **j** and an angle **θ** on the left; the "
+            "*Advanced* section changes the mother wavelet itself.", sizing_mode="stretch_width")
+        return pn.Column(
+            intro, self.alert,
+            figure(self.space_pane, wv.CAPTIONS["space"]),
+            pn.Row(figure(self.fourier_pane, wv.CAPTIONS["fourier"]),
+                   figure(self.tiling_pane, wv.CAPTIONS["tiling"])),
+            pn.Row(figure(self.lp_pane, wv.CAPTIONS["lp"]), figure(self.lowpass_pane, wv.CAPTIONS["lowpass"])),
+            sizing_mode="stretch_width",
+        )

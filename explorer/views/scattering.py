@@ -1,0 +1,161 @@
+"""Figures of a scattering result: the image, S0, the S1 grid, the S2 children of one path, |x ⋆ ψ|,
+energy per order and per path, and the scattering disk.
+
+`result` is anything with attributes x (H, W), J, L, S (P, h, w), s0 (h, w), s1 (J, L, h, w) and
+s2 (J(J−1)/2, L, L, h, w), and a method modulus_map(j1, θ1) (see `explorer.pages.compute.ScatteringResult`).
+Maps are drawn with y up: row 0 of an array at the top, axes in pixels of the input image.
+"""
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+
+from explorer.scattering import scale_pairs, scattering_paths
+
+from ._common import as_float32, image_bounds
+
+CAPTIONS = {
+    "image": "The input x (gray levels in [0, 1]). Everything below is computed from it.",
+    "s0": "S0 = x ⋆ φ_J: the image blurred over 2^J pixels and subsampled. Look: only the coarse layout survives.",
+    "s1": "S1 maps |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, one tile per scale j1 (rows) and angle θ1 (columns), log colour. "
+          "Look: an edge or grating lights up the column of its orientation; the red box is the selected path.",
+    "s2": "S2 children ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J of the selected (j1, θ1): rows j2 > j1, columns θ2. "
+          "Look: they describe how the selected modulus map itself varies — textures differ here.",
+    "modulus": "The unaveraged modulus |x ⋆ ψ_{j1,θ1}| at full resolution, before φ_J blurs it into S1. "
+               "Look: strong where the image has structure of this scale and orientation.",
+    "energy_order": "Energy per order ‖S_m x‖² / ‖x‖² (log scale). Look: it decays fast with the order m — "
+                    "two orders carry almost everything.",
+    "energy_path": "Energy of every path, in output order (S0, then S1 by (j1, θ1), then S2). Look: a few "
+                   "paths dominate; hover to read (j1, θ1, j2, θ2).",
+    "disk1": "Scattering disk of S1: angle = θ1 (counter-clockwise from +x, both θ and θ + 180°), radius = "
+             "scale (fine scales outside). Look: a grating's energy sits at the grating's orientation.",
+    "disk2": "Scattering disk of S2 for the selected j1: each S1 wedge split by (j2, θ2). Look: where the "
+             "energy of the selected path's modulus goes at coarser scales.",
+}
+
+
+def image_view(x: np.ndarray, title: str = "Input image", size: int = 260) -> hv.Image:
+    """A (H, W) image with pixel axes, y up."""
+    x = as_float32(x)
+    kd = [hv.Dimension("img_x", label="x (pixels)"), hv.Dimension("img_y", label="y (pixels)")]
+    return hv.Image(x, bounds=image_bounds(x.shape), kdims=kd, vdims=[hv.Dimension("gray_level", label="gray level")]
+                    ).opts(cmap="gray", title=title, frame_width=size, frame_height=size, colorbar=True,
+                           tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+
+
+def s0_view(result, size: int = 260) -> hv.Image:
+    s0 = as_float32(result.s0)
+    H, W = result.x.shape
+    kd = [hv.Dimension("s0_x", label="x (pixels)"), hv.Dimension("s0_y", label="y (pixels)")]
+    return hv.Image(s0, bounds=(0, 0, W, H), kdims=kd, vdims=[hv.Dimension("S0", label="S0")]).opts(
+        cmap="gray", title=f"S0 = x ⋆ φ_J, J={result.J} ({s0.shape[0]}×{s0.shape[1]})", frame_width=size,
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+
+
+def mosaic(maps: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(R, C, h, w) maps tiled into one (R(h+gap)−gap, C(w+gap)−gap) array with NaN gaps."""
+    R, C, h, w = maps.shape
+    out = np.full((R * (h + gap) - gap, C * (w + gap) - gap), np.nan, np.float32)
+    for r in range(R):
+        for c in range(C):
+            out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = maps[r, c]
+    return out
+
+
+def _theta_label(ell: int, L: int) -> str:
+    return f"{180 * ell / L:g}°"
+
+
+def _grid_image(maps, row_labels, col_labels, prefix, xlabel, ylabel, vlabel, title, width):
+    R, C, h, w = maps.shape
+    data = mosaic(maps)
+    positive = data[np.isfinite(data) & (data > 0)]
+    lo = float(np.percentile(positive, 1)) if positive.size else 1e-6
+    hi = float(positive.max()) if positive.size else 1.0
+    lo = min(lo, hi / 10)
+    kd = [hv.Dimension(f"{prefix}_col", label=xlabel), hv.Dimension(f"{prefix}_row", label=ylabel)]
+    img = hv.Image(np.maximum(data, lo), bounds=(0, 0, C, R), kdims=kd,
+                   vdims=[hv.Dimension(f"{prefix}_value", label=vlabel)])
+    xticks = [(c + 0.5, col_labels[c]) for c in range(C)]
+    yticks = [(R - r - 0.5, row_labels[r]) for r in range(R)]
+    height = max(60, int(width * R * h / (C * w)))
+    return img.opts(cmap="viridis", cnorm="log", clim=(lo, hi), xticks=xticks, yticks=yticks, title=title,
+                    frame_width=width, frame_height=height, colorbar=True, tools=["hover"], toolbar="above",
+                    framewise=True, axiswise=True, clipping_colors={"NaN": "white"})
+
+
+def s1_grid(result, j1: int | None = None, theta1: int | None = None, width: int = 560) -> hv.Overlay:
+    """All S1 maps as a J × L mosaic (rows j1 = 0..J−1 from the top, columns θ1), the selection boxed."""
+    J, L = result.J, result.L
+    title = "S1 maps (rows j1, columns θ1)"
+    if j1 is not None and theta1 is not None:
+        title += f"; selected j1={j1}, θ1={_theta_label(theta1, L)}"
+    img = _grid_image(np.asarray(result.s1), [f"j1={j}" for j in range(J)],
+                      [_theta_label(t, L) for t in range(L)], "s1", "θ1 (degrees)", "scale j1", "S1", title, width)
+    if j1 is None or theta1 is None:
+        return img * hv.Bounds((0, 0, 0, 0)).opts(alpha=0)
+    box = hv.Bounds((theta1, J - 1 - j1, theta1 + 1, J - j1)).opts(color="red", line_width=3)
+    return img * box
+
+
+def s2_children(result, j1: int, theta1: int, width: int = 560):
+    """The S2 maps of paths (j1, θ1, j2, θ2), j2 > j1: a (J−1−j1) × L mosaic (rows j2, columns θ2)."""
+    J, L = result.J, result.L
+    if not (0 <= j1 < J and 0 <= theta1 < L):
+        raise ValueError(f"(j1, θ1) = ({j1}, {theta1}) is not a path: j1 ∈ 0..{J - 1}, θ1 index ∈ 0..{L - 1}.")
+    pairs = [(k, j2) for k, (a, j2) in enumerate(scale_pairs(J)) if a == j1]
+    title = f"S2 children of j1={j1}, θ1={_theta_label(theta1, L)}"
+    if not pairs:
+        return hv.Text(0.5, 0.5, f"j1 = {j1} is the coarsest scale:\nno j2 > j1, so no S2 children.").opts(
+            title=title, xaxis=None, yaxis=None, frame_width=width, frame_height=120, toolbar=None)
+    maps = np.stack([np.asarray(result.s2)[k, theta1] for k, _ in pairs])  # (n_j2, L, h, w)
+    return _grid_image(maps, [f"j2={j2}" for _, j2 in pairs], [_theta_label(t, L) for t in range(L)], "s2",
+                       "θ2 (degrees)", "scale j2", "S2", title, width)
+
+
+def modulus_view(result, j1: int, theta1: int, size: int = 260) -> hv.Image:
+    u = as_float32(result.modulus_map(j1, theta1))
+    kd = [hv.Dimension("u_x", label="x (pixels)"), hv.Dimension("u_y", label="y (pixels)")]
+    return hv.Image(u, bounds=image_bounds(u.shape), kdims=kd, vdims=[hv.Dimension("U1", label="|x ⋆ ψ|")]).opts(
+        cmap="magma", title=f"|x ⋆ ψ|, j1={j1}, θ1={_theta_label(theta1, result.L)}", frame_width=size,
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+
+
+def path_energies(result) -> np.ndarray:
+    """‖S x[p]‖² · 4^J / ‖x‖² for every path p (the 4^J accounts for the 2^J subsampling)."""
+    S = np.asarray(result.S, np.float64)
+    norm = float((np.asarray(result.x, np.float64) ** 2).sum()) or 1.0
+    return (S**2).sum(axis=(-2, -1)) * 4**result.J / norm
+
+
+def order_energies(result) -> np.ndarray:
+    """(3,) relative energies of orders 0, 1, 2."""
+    e = path_energies(result)
+    J, L = result.J, result.L
+    return np.array([e[0], e[1:1 + J * L].sum(), e[1 + J * L:].sum()])
+
+
+def energy_per_order(result, width: int = 300) -> hv.Bars:
+    e = order_energies(result)
+    data = [(f"S{m}", max(float(v), 1e-12)) for m, v in enumerate(e)]
+    lo = min(v for _, v in data) / 3
+    return hv.Bars(data, kdims=[hv.Dimension("order", label="order m")],
+                   vdims=[hv.Dimension("energy", label="‖S_m x‖² / ‖x‖²")]).opts(
+        logy=True, ylim=(lo, 2.0), title=f"Energy per order (total {e.sum():.3f})", frame_width=width, frame_height=220,
+        tools=["hover"], toolbar="above", framewise=True, axiswise=True, color="#1f77b4")
+
+
+def energy_per_path(result, width: int = 560) -> hv.Scatter:
+    e = path_energies(result)
+    paths = scattering_paths(result.J, result.L, 2)
+    rows = []
+    for i, (p, v) in enumerate(zip(paths, e)):
+        t1 = -1.0 if p.theta1 is None else 180 * p.theta1 / result.L
+        t2 = -1.0 if p.theta2 is None else 180 * p.theta2 / result.L
+        rows.append((i, max(float(v), 1e-12), p.order, -1 if p.j1 is None else p.j1, t1,
+                     -1 if p.j2 is None else p.j2, t2))
+    return hv.Scatter(rows, kdims=[hv.Dimension("path", label="path index")],
+                      vdims=[hv.Dimension("penergy", label="‖S x[p]‖² / ‖x‖²"), "order", "j1", "θ1 (degrees)",
+                             "j2", "θ2 (degrees)"]).opts(
+        logy=True, color="order", cmap=["black", "#1f77b4", "#ff7f0e"], size=4, title="Energy per path",
+        frame_width=width, frame_height=220, tools=["hover"], toolbar="above", framewise=True, axiswise=True)

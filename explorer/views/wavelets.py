@@ -1,0 +1,154 @@
+"""Figures of the Morlet filter bank: ψ_{j,θ} in space and Fourier, φ_J, Littlewood–Paley sum, tiling.
+
+Frequencies are in radians per pixel, ω = (ω_x, ω_y) with ω_y pointing up; the wavelet ψ_{j,θ} has its
+Fourier peak at ξ_j (cos θ, sin θ) (see the orientation convention in `explorer.scattering.filters`).
+"""
+from __future__ import annotations
+
+import math
+
+import holoviews as hv
+import numpy as np
+
+from explorer.scattering import FilterBank, filter_bank
+
+from ._common import centred_bounds, square_image
+
+CAPTIONS = {
+    "space": "The wavelet ψ_{j,θ} in space: stripes perpendicular to θ, a Gaussian envelope of width "
+             "0.8·2^j pixels. Look: the modulus is smooth, the oscillation lives in the real and imaginary parts.",
+    "fourier": "|ψ̂_{j,θ}(ω)|: one bump centred at ξ_j = ξ·2^−j in the direction θ (red cross). "
+               "Look: larger j moves the bump towards ω = 0 and shrinks it.",
+    "lowpass": "The low-pass φ_J in space: a Gaussian of width 0.8·2^(J−1) pixels. "
+               "Look: it averages over about 2^J pixels, which sets the scale of invariance.",
+    "lp": "Littlewood–Paley sum A(ω) = |φ̂_J|² + ½Σ(|ψ̂(ω)|² + |ψ̂(−ω)|²). Look: A ≤ max A everywhere; "
+          "gaps (A ≪ 1) are frequencies the transform loses, max A bounds the Lipschitz constant.",
+    "tiling": "All wavelets at once: max over (j, θ) of |ψ̂_{j,θ}|² / max, centres as dots (selected in red). "
+              "Look: the bumps tile the plane in rings, one ring per scale, L bumps per half ring.",
+}
+
+
+def _dims(prefix: str, xlabel: str, ylabel: str) -> list[hv.Dimension]:
+    """Distinctly named key dimensions (HoloViews links axes that share a name)."""
+    return [hv.Dimension(f"{prefix}_x", label=xlabel), hv.Dimension(f"{prefix}_y", label=ylabel)]
+
+
+def display_grid(J: int) -> int:
+    """Side of the grid the filters are drawn on: large enough for the widest wavelet and φ_J."""
+    return max(64, 2 ** (int(J) + 2))
+
+
+def display_bank(J: int, L: int, sigma0: float = 0.8, xi0: float = 3 * np.pi / 4,
+                 slant: float | None = None) -> FilterBank:
+    """The bank on a square display grid (cached by `filter_bank`)."""
+    n = display_grid(J)
+    return filter_bank(n, n, int(J), int(L), sigma0=float(sigma0), xi0=float(xi0), slant=slant)
+
+
+def theta_degrees(ell: int, L: int) -> float:
+    return 180.0 * ell / L
+
+
+def _crop(a: np.ndarray, half: int) -> np.ndarray:
+    M, N = a.shape[-2:]
+    half = min(half, M // 2, N // 2)
+    return a[..., M // 2 - half:M // 2 + half, N // 2 - half:N // 2 + half]
+
+
+def _space_half_width(bank: FilterBank, j: int) -> int:
+    sigma = bank.sigma0 * 2**j
+    return max(8, int(math.ceil(3.0 * sigma / min(bank.slant, 1.0))))
+
+
+def _check(bank: FilterBank, j: int, ell: int) -> None:
+    if not 0 <= j < bank.J:
+        raise ValueError(f"scale j={j} is out of range: the bank has scales 0..{bank.J - 1}.")
+    if not 0 <= ell < bank.L:
+        raise ValueError(f"angle index ℓ={ell} is out of range: the bank has angles 0..{bank.L - 1}.")
+
+
+def wavelet_space(bank: FilterBank, j: int, ell: int, part: str = "real", size: int = 220) -> hv.Image:
+    """One part of ψ_{j,θ} in space: part ∈ {"real", "imag", "modulus"}, axes in pixels, y up."""
+    _check(bank, j, ell)
+    _, psi = bank.in_space()
+    half = _space_half_width(bank, j)
+    z = _crop(psi[j, ell], half)
+    data = {"real": z.real, "imag": z.imag, "modulus": np.abs(z)}
+    if part not in data:
+        raise ValueError(f"part must be 'real', 'imag' or 'modulus', got {part!r}.")
+    name = {"real": "Re ψ", "imag": "Im ψ", "modulus": "|ψ|"}[part]
+    title = f"{name}, j={j}, θ={theta_degrees(ell, bank.L):g}°"
+    return square_image(data[part], centred_bounds(z.shape), _dims("space", "x (pixels)", "y (pixels)"),
+                        hv.Dimension("psi", label=name), title, size=size,
+                        symmetric=part != "modulus", cmap="viridis")
+
+
+def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260) -> hv.Overlay:
+    """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel), with the nominal centre ξ_j(cos θ, sin θ) marked."""
+    _check(bank, j, ell)
+    a = np.fft.fftshift(np.abs(bank.psi_hat[j, ell]))
+    M, N = a.shape
+    bounds = centred_bounds(a.shape, step=2 * np.pi / M)
+    theta = ell * np.pi / bank.L
+    xi = bank.xi0 / 2**j
+    kd = _dims("fourier", "ωx (rad/pixel)", "ωy (rad/pixel)")
+    img = square_image(a, bounds, kd,
+                       hv.Dimension("psi_hat", label="|ψ̂|"),
+                       f"|ψ̂| in Fourier, j={j}, θ={theta_degrees(ell, bank.L):g}°", cmap="magma", size=size)
+    centre = hv.Points([(xi * np.cos(theta), xi * np.sin(theta))], kdims=kd)
+    return img * centre.opts(marker="x", size=14, color="red", line_width=2)
+
+
+def lowpass_space(bank: FilterBank, size: int = 220) -> hv.Image:
+    """φ_J in space, axes in pixels."""
+    phi, _ = bank.in_space()
+    half = max(8, int(math.ceil(3.0 * bank.sigma0 * 2 ** (bank.J - 1))))
+    z = _crop(phi, half)
+    return square_image(z, centred_bounds(z.shape), _dims("phi", "x (pixels)", "y (pixels)"),
+                        hv.Dimension("phi", label="φ_J"), f"Low-pass φ_J, J={bank.J}", size=size,
+                        cmap="viridis")
+
+
+def littlewood_paley_image(bank: FilterBank, size: int = 260) -> hv.Image:
+    """A(ω) on [−π, π]², with max A in the title."""
+    A = np.fft.fftshift(bank.littlewood_paley())
+    M = A.shape[0]
+    return square_image(A, centred_bounds(A.shape, step=2 * np.pi / M),
+                        _dims("lp", "ωx (rad/pixel)", "ωy (rad/pixel)"), hv.Dimension("A", label="A(ω)"),
+                        f"Littlewood–Paley A(ω), max A = {bank.lp_max:.3f}", cmap="viridis", size=size)
+
+
+def filter_centres(bank: FilterBank) -> np.ndarray:
+    """(J·L, 4) rows (ωx, ωy, j, θ in degrees): the nominal centre of every wavelet."""
+    rows = []
+    for j in range(bank.J):
+        for ell in range(bank.L):
+            t = ell * np.pi / bank.L
+            xi = bank.xi0 / 2**j
+            rows.append((xi * np.cos(t), xi * np.sin(t), j, theta_degrees(ell, bank.L)))
+    return np.array(rows)
+
+
+def filter_tiling(bank: FilterBank, j: int | None = None, ell: int | None = None,
+                  size: int = 260) -> hv.Overlay:
+    """max_{j,θ} |ψ̂_{j,θ}|²/max|ψ̂_{j,θ}|² together with |φ̂_J|², with each wavelet's centre as a dot."""
+    energy = np.abs(bank.psi_hat) ** 2
+    peak = energy.reshape(bank.J * bank.L, -1).max(axis=1).reshape(bank.J, bank.L, 1, 1)
+    tiles = (energy / np.maximum(peak, 1e-30)).max(axis=(0, 1))
+    phi = np.abs(bank.phi_hat) ** 2
+    tiles = np.maximum(tiles, phi / max(float(phi.max()), 1e-30))
+    tiles = np.fft.fftshift(tiles)
+    M = tiles.shape[0]
+    kd = _dims("tiling", "ωx (rad/pixel)", "ωy (rad/pixel)")
+    img = square_image(tiles, centred_bounds(tiles.shape, step=2 * np.pi / M), kd,
+                       hv.Dimension("tile", label="|ψ̂|² / max"),
+                       f"All {bank.J}×{bank.L} wavelets and φ_J in Fourier", cmap="Blues", size=size)
+    c = filter_centres(bank)
+    dots = hv.Points(c, kdims=kd, vdims=["j", "θ (degrees)"]).opts(color="orange", size=5, tools=["hover"])
+    out = img * dots
+    if j is not None and ell is not None:
+        _check(bank, j, ell)
+        sel = c[j * bank.L + ell]
+        out = out * hv.Points([tuple(sel)], kdims=kd, vdims=["j", "θ (degrees)"]).opts(
+            color="red", size=11, marker="circle")
+    return out
