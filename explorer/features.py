@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from explorer.atomic import atomic_directory
 from explorer.config import default_device, store_dir
 from explorer.scattering import Scattering2D
+from explorer.scattering.validation import check_parameters
 
 DATASETS = ("cifar10",)
 SPLITS = ("train", "test")
@@ -50,7 +51,7 @@ class FeatureConfig:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}.")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}.")
-        Scattering2D.check_parameters(self.J, (32, 32), self.L, self.max_order)
+        check_parameters(self.J, (32, 32), self.L, self.max_order)
 
     @property
     def key(self) -> str:

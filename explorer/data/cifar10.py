@@ -18,7 +18,6 @@ import json
 import os
 import pickle
 import tarfile
-import tempfile
 import warnings
 import zlib
 from pathlib import Path

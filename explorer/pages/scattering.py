@@ -42,6 +42,8 @@ class ScatteringPage(Page):
         self._generation = 0
         self._upload_bytes: bytes | None = None
         self._lock = threading.Lock()
+        if not compute.cifar_available():
+            self.param.source.objects = [s for s in SOURCES if not s.startswith("CIFAR")]
         self._sync_bounds()
         self.upload = pn.widgets.FileInput(accept=".png,.jpg,.jpeg,image/png,image/jpeg", multiple=False,
                                            sizing_mode="stretch_width")

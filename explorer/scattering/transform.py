@@ -8,13 +8,11 @@ loop reads a tensor back to the host, so CUDA work is queued without synchronisa
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from .filters import FilterBank, crop_spectrum, filter_bank, padded_shape
-from .paths import Path, n_paths, scale_pairs, scattering_paths
+from .filters import FilterBank, filter_bank, padded_shape
+from .paths import Path, scale_pairs, scattering_paths
 from .validation import check_input, check_parameters
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
@@ -102,13 +100,11 @@ class Scattering2D(torch.nn.Module):
         self.bank: FilterBank = filter_bank(M, N, self.J, self.L, normalize=normalize)
         self.paths: list[Path] = scattering_paths(self.J, self.L, self.max_order)
         self.output_shape = (M // 2**self.J - 2, N // 2**self.J - 2)
-        (H, W), s = self.shape, 2**self.J
+        H, W = self.shape
         self._pad = ((M - H) // 2, (M - H + 1) // 2, (N - W) // 2, (N - W + 1) // 2)
         self._rows = _reflect_indices(H, self._pad[0], self._pad[1])
         self._cols = _reflect_indices(W, self._pad[2], self._pad[3])
         self._on_device: dict = {}
-
-    check_parameters = staticmethod(check_parameters)
 
     def extra_repr(self) -> str:
         return (f"J={self.J}, shape={self.shape}, L={self.L}, max_order={self.max_order}, "
@@ -118,7 +114,9 @@ class Scattering2D(torch.nn.Module):
     def _filters(self, device: torch.device, dtype: torch.dtype) -> dict:
         key = (device, dtype)
         if key not in self._on_device:
-            to = lambda a: torch.tensor(a, dtype=dtype, device=device)
+            def to(a):
+                return torch.tensor(a, dtype=dtype, device=device)
+
             b, J = self.bank, self.J
             self._on_device[key] = {
                 # φ at resolution 2^-r, blocked for subsampling down to 2^-J.
@@ -181,7 +179,6 @@ class Scattering2D(torch.nn.Module):
     def _scatter(self, x: torch.Tensor, out: torch.Tensor) -> None:
         f = self._filters(x.device, x.dtype)
         J, L = self.J, self.L
-        b = x.shape[0]
         xp = x.index_select(-2, f["rows"]).index_select(-1, f["cols"])
         X = torch.fft.fft2(xp).unsqueeze(1)  # (b, 1, M, N)
         self._write_averaged(X, f["phi"][0], out[:, 0:1])

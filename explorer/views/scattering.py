@@ -159,3 +159,25 @@ def energy_per_path(result, width: int = 560) -> hv.Scatter:
                              "j2", "θ2 (degrees)"]).opts(
         logy=True, color="order", cmap=["black", "#1f77b4", "#ff7f0e"], size=4, title="Energy per path",
         frame_width=width, frame_height=220, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+
+
+# -- scattering disk ------------------------------------------------------------------------------------
+def _disk_unavailable(title: str, width: int) -> hv.Text:
+    return hv.Text(0, 0, "scattering disk: explorer.analysis.disk is not available yet").opts(
+        title=title, xaxis=None, yaxis=None, frame_width=width, frame_height=width, toolbar=None)
+
+
+def disk_order1(result, j1: int | None = None, theta1: int | None = None, width: int = 320):
+    try:
+        from explorer.analysis import disk  # noqa: F401
+    except ImportError:
+        return _disk_unavailable("S1 scattering disk", width)
+    return _disk_impl(result, 1, j1, theta1, width)
+
+
+def disk_order2(result, j1: int = 0, theta1: int = 0, width: int = 320):
+    try:
+        from explorer.analysis import disk  # noqa: F401
+    except ImportError:
+        return _disk_unavailable("S2 scattering disk", width)
+    return _disk_impl(result, 2, j1, theta1, width)
