@@ -42,7 +42,7 @@ def check_images(images, name: str = "images") -> np.ndarray:
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}.")
+        raise ValueError(f"{name} must be an integer, got {value!r}.")  # noqa: TRY004 (one error type for callers)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be ≥ {minimum}, got {value!r}.")
     if maximum is not None and value > maximum:

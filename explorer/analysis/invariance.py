@@ -6,7 +6,7 @@ and returns a dict of 1-D numpy arrays, one entry per point of the sweep, ready 
 - `rotation_errors`: rotation covariance (the angles of the paths turn with the image);
 - `translation_errors`: local translation invariance (a shift c ≪ 2^J barely changes S_J);
 - `deformation_distances`: stability to small deformations, against pixels and the Fourier modulus;
-- `lipschitz_ratios`: non-expansiveness ‖S_J x − S_J y‖ ≤ ‖x − y‖ with the normalised filter bank;
+- `lipschitz_ratios`: non-expansiveness ‖S_J x − S_J y‖ ≤ ‖pad(x − y)‖ with the normalised filter bank;
 - `energy_per_order`, `energy_per_path`: where the energy of an output lies.
 
 Angles follow `explorer.scattering.filters`: index ℓ ↦ θ = ℓπ/L, counter-clockwise from the horizontal axis,
@@ -21,10 +21,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from explorer.scattering import Path, Scattering2D, filter_bank, split_orders
+from explorer.scattering import Path, Scattering2D, filter_bank, padded_shape, split_orders
 
-from ._checks import (check_image, check_images, check_int, check_real, check_reals,
-                      check_scattering_shape)
+from ._checks import check_image, check_images, check_int, check_real, check_reals, check_scattering_shape
 
 AVERAGES = ("full", "output")
 
@@ -45,21 +44,22 @@ def smooth_window(shape: tuple[int, int], flat: float = 0.5) -> np.ndarray:
     return 0.5 * (1 + np.cos(np.pi * t))
 
 
-def rotate(image, degrees: float) -> np.ndarray:
+def rotate(image, degrees: float, order: int = 1) -> np.ndarray:
     """`image` (H, W) rotated counter-clockwise (as displayed: vertical axis up) by `degrees` about its
     centre; (H, W) float64 out.
 
     Multiples of 90° are exact (`np.rot90`; for a non-square image only multiples of 180° keep the shape,
     so ±90° falls back to interpolation there). Other angles use bilinear interpolation
-    (`scipy.ndimage.rotate`, reshape=False, order=1); the corners that come from outside the image are
-    filled by mirror reflection (mode='reflect')."""
+    (`scipy.ndimage.rotate`, reshape=False, spline `order` 1; 3 for cubic); the corners that come from
+    outside the image are filled by mirror reflection (mode='reflect')."""
     x = check_image(image)
     degrees = check_real("degrees", degrees)
+    order = check_int("order", order, 0, 5)
     quarter = degrees / 90.0
     k = round(quarter)
     if abs(quarter - k) < 1e-9 and (k % 2 == 0 or x.shape[0] == x.shape[1]):
         return np.ascontiguousarray(np.rot90(x, k % 4))
-    return ndimage.rotate(x, degrees, reshape=False, order=1, mode="reflect")
+    return ndimage.rotate(x, degrees, reshape=False, order=order, mode="reflect")
 
 
 def roll_angles(s, k: int, J: int, L: int, max_order: int = 2):
@@ -74,22 +74,34 @@ def roll_angles(s, k: int, J: int, L: int, max_order: int = 2):
     return np.concatenate(parts, axis=-1)
 
 
-def spatial_average(S: Scattering2D, image, average: str = "full") -> np.ndarray:
+def spatial_average(S: Scattering2D, image, average: str = "full", weights=None) -> np.ndarray:
     """The spatial average S̄x of S_J x over the image, one value per path: (P,) float64.
 
     average="full" averages the full-resolution maps over the image: S̄x(p) = mean_u U_p x(u) with
     U_p x = |x ⋆ ψ_{j1,θ1}| (order 1), ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| (order 2), and mean_u x (order 0)
-    — the spatial mean of S_J x computed before subsampling (φ_J has unit mass). Rotations by multiples
-    of 90° act on it exactly (up to rounding).
-    average="output" averages S's subsampled output (..., h, w) instead; its 2^J sampling grid is not
-    mapped onto itself by a rotation about the image centre, which alone costs about 1–10 % of error."""
+    — the spatial mean of S_J x computed before subsampling (φ_J has unit mass). `weights` (H, W) ≥ 0
+    turn it into the weighted mean Σ_u w U_p / Σ_u w. Rotations by multiples of 90° act on it exactly
+    (up to rounding) when the weights are symmetric under them.
+    average="output" averages S's subsampled output (..., h, w) instead (no weights); its 2^J sampling
+    grid is not mapped onto itself by a rotation about the image centre, which alone costs about 1–10 %
+    of error."""
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {AVERAGES}, got {average!r}.")
     x = np.ascontiguousarray(check_image(image))
     if average == "output":
+        if weights is not None:
+            raise ValueError("weights apply to average='full' only (the output is subsampled).")
         return S(x).mean(axis=(-2, -1))
+    if weights is None:
+        w = np.full(x.shape, 1.0 / x.size)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != x.shape or not np.isfinite(w).all() or w.min() < 0 or w.sum() <= 0:
+            raise ValueError(f"weights must be finite, ≥ 0, not all 0, of shape {x.shape}; "
+                             f"got shape {w.shape}.")
+        w = w / w.sum()
     maps = S.modulus_maps(x, S.paths[1:])  # (P − 1, H, W)
-    return np.concatenate([[x.mean()], maps.mean(axis=(-2, -1))])
+    return np.concatenate([[(x * w).sum()], (maps * w).sum(axis=(-2, -1))])
 
 
 def _relative(a, b) -> float:
@@ -101,15 +113,19 @@ def _relative(a, b) -> float:
 
 # -- rotation --------------------------------------------------------------------------------------
 def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)), *,
-                    max_order: int = 2, window: bool = False, average: str = "full") -> dict:
+                    max_order: int = 2, window: bool = False, average: str = "full",
+                    interpolation_order: int = 1) -> dict:
     """Rotation covariance: compare S̄(rotate(x, α)) with S̄x whose angles are rolled by k.
 
     For each α (degrees), k = round(α / (180/L)) mod L angle steps, and
         error(α) = ‖S̄(rotate(x, α)) − roll_k S̄x‖ / ‖S̄x‖,
-    with S̄ the spatial average of `spatial_average` (all orders; order 0 is not rolled). The same ratio
+    with S̄ the spatial average of `spatial_average` (all orders; order 0 is not rolled), weighted by
+    `smooth_window` for average="full": the inscribed disk is the part of the image that a rotation
+    keeps (a plain mean over the square would itself break the symmetry, most at 45°). The same ratio
     without the roll (error_unrolled) shows what the roll buys; error_order1 and error_order2 restrict
     both norms to one order. At multiples of 90° on a square image the error is rounding only (≲1e-12
-    with average="full"); between them it comes from interpolation, from the L discrete angles (a
+    with average="full"); between them it comes from the interpolation of `rotate` (spline order
+    `interpolation_order`; bilinear damps the finest scale j = 0 most), from the L discrete angles (a
     rotation by α ≠ kπ/L is compared with the nearest roll) and, unless `window`, from the corners that
     `rotate` fills by reflection. `window` multiplies the image by `smooth_window` first.
 
@@ -121,7 +137,8 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
     if window:
         x = x * smooth_window(x.shape)
     S = Scattering2D(J, x.shape, L, max_order)
-    reference = spatial_average(S, x, average)
+    weights = smooth_window(x.shape) if average == "full" else None
+    reference = spatial_average(S, x, average, weights)
     step = 180.0 / S.L
     shifts = np.array([round(a / step) % S.L for a in angles], dtype=np.int64)
     orders = np.array([p.order for p in S.paths])
@@ -130,7 +147,7 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
     for key in keys:
         out[key] = np.empty(len(angles))
     for i, (alpha, k) in enumerate(zip(angles, shifts)):
-        rotated = spatial_average(S, rotate(x, float(alpha)), average)
+        rotated = spatial_average(S, rotate(x, float(alpha), interpolation_order), average, weights)
         predicted = roll_angles(reference, int(k), S.J, S.L, S.max_order)
         out["error"][i] = _relative(rotated, predicted)
         out["error_unrolled"][i] = _relative(rotated, reference)
@@ -165,7 +182,7 @@ def translation_errors(image, J: int, L: int = 8, shifts=None, *, max_order: int
     x = check_image(image)
     check_scattering_shape(x.shape, J)
     if shifts is None:
-        shifts = range(0, 2**J + 1)
+        shifts = range(2**J + 1)
     shifts = [check_int("shifts", c, -(x.shape[1] - 1), x.shape[1] - 1) for c in np.atleast_1d(shifts)]
     if not shifts:
         raise ValueError("shifts must contain at least one integer shift.")
@@ -208,29 +225,37 @@ def displacement_field(shape: tuple[int, int], seed: int = 0, smoothness: float 
     return tau / max_jacobian_norm(tau)
 
 
-def warp(image, tau: np.ndarray) -> np.ndarray:
-    """L_τ x(u) = x(u − τ(u)) by bilinear interpolation (mirror reflection outside the image):
-    `image` (H, W), `tau` (2, H, W) (row and column displacements in pixels) → (H, W) float64."""
+def warp(image, tau: np.ndarray, order: int = 1) -> np.ndarray:
+    """L_τ x(u) = x(u − τ(u)) by interpolation (mirror reflection outside the image): `image` (H, W),
+    `tau` (2, H, W) (row and column displacements in pixels) → (H, W) float64. `order` 1 is bilinear,
+    3 cubic spline (`scipy.ndimage.map_coordinates`)."""
     x = check_image(image)
+    order = check_int("order", order, 0, 5)
     tau = np.asarray(tau, dtype=np.float64)
     if tau.shape != (2,) + x.shape:
         raise ValueError(f"tau must have shape (2, H, W) = {(2,) + x.shape}, got {tau.shape}.")
     grid = np.indices(x.shape, dtype=np.float64)
-    return ndimage.map_coordinates(x, grid - tau, order=1, mode="mirror")
+    return ndimage.map_coordinates(x, grid - tau, order=order, mode="mirror")
 
 
-def deformation_distances(image, J: int, L: int = 8, s_values=tuple(np.linspace(0.0, 0.3, 7)),
-                          seed: int = 0, *, max_order: int = 2, smoothness: float | None = None) -> dict:
+def deformation_distances(image, J: int, L: int = 8, s_values=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+                          seed: int = 0, *, max_order: int = 2, smoothness: float | None = None,
+                          interpolation_order: int = 1) -> dict:
     """Stability to deformations (science.md §1): distances between x and L_{τ_s} x, τ_s = s·τ0.
 
-    τ0 = `displacement_field(x.shape, seed, smoothness)` (‖∇τ0‖_∞ = 1), x_s = `warp(x, s·τ0)`, and with
+    τ0 = `displacement_field(x.shape, seed, smoothness)` (‖∇τ0‖_∞ = 1), x_s = `warp(x, s·τ0)` (bilinear,
+    or the spline order `interpolation_order`), and with
     x centred (its mean removed: no deformation changes a constant, which would only inflate the norms),
         pixel(s)      = ‖x_s − x‖ / ‖x‖,
         fourier(s)    = ‖|x̂_s| − |x̂|‖ / ‖x̂‖   (|x̂| the modulus of the 2-D DFT: translation invariant),
         scattering(s) = ‖S_J x_s − S_J x‖ / ‖S_J x‖   (full output),
     each minus its value at s = 0 (the interpolation error of the warp with no displacement, 0 up to
-    rounding for this bilinear warp on the pixel grid). The scattering distance grows slowly and about
-    linearly in s; the pixel and Fourier-modulus distances grow much faster.
+    rounding for this warp on the pixel grid). The scattering distance grows slowly and about linearly
+    in s; the pixel distance much faster, and fourier ≤ pixel always (||a| − |b|| ≤ |a − b|).
+    Caveat: bilinear interpolation at fractional positions also low-passes the image, which the finest
+    wavelets (j = 0) see: on fine textures the scattering distance then jumps at the first s > 0 and
+    flattens. That part is interpolation, not deformation; interpolation_order=3 (cubic spline) removes
+    most of it.
     `s_values` must lie in [0, 1] and contain 0 (it is added when missing).
 
     Returns {"s", "max_displacement" (s·max|τ0| in pixels), "pixel", "fourier", "scattering"}, each (n,).
@@ -242,7 +267,7 @@ def deformation_distances(image, J: int, L: int = 8, s_values=tuple(np.linspace(
         s = np.concatenate([[0.0], s])
     x = x - x.mean()
     tau0 = displacement_field(x.shape, seed, smoothness)
-    warped = np.stack([warp(x, v * tau0) for v in s])
+    warped = np.stack([warp(x, v * tau0, interpolation_order) for v in s])
     S = Scattering2D(J, x.shape, L, max_order)
     out = S(np.concatenate([x[None], warped]))
     Sx, Sw = out[0], out[1:]
@@ -271,16 +296,31 @@ def littlewood_paley_bound(shape: tuple[int, int], J: int, L: int = 8, normalize
     return filter_bank(*S.padded, S.J, S.L, normalize=bool(normalize)).lp_max
 
 
+def reflect_pad(image, J: int) -> np.ndarray:
+    """`image` (..., H, W) reflect-padded (edge not repeated) to `padded_shape((H, W), J)` as
+    `Scattering2D` pads it before filtering: the signal the transform actually sees."""
+    x = np.asarray(image, dtype=np.float64)
+    H, W = x.shape[-2:]
+    M, N = padded_shape((H, W), J)
+    widths = [(0, 0)] * (x.ndim - 2) + [((M - H) // 2, (M - H + 1) // 2), ((N - W) // 2, (N - W + 1) // 2)]
+    return np.pad(x, widths, mode="reflect")
+
+
 def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 0, *,
                      noise: float = 0.05, max_order: int = 2) -> dict:
     """Non-expansiveness: ratios r = ‖S_J x − S_J y‖·2^J / ‖x − y‖ with the normalised filter bank
-    (`Scattering2D(..., normalize=True)`), which satisfy r ≤ 1 (Littlewood–Paley bound max A = 1).
-    The factor 2^J accounts for the output being sampled every 2^J pixels (squared norms scale by 4^J).
+    (`Scattering2D(..., normalize=True)`, Littlewood–Paley bound max A = 1). The factor 2^J accounts for
+    the output being sampled every 2^J pixels (squared norms scale by 4^J).
+
+    The contraction theorem applies to the signal the transform filters, the reflect-padded image
+    (`reflect_pad`): ratio_padded = ‖S_J x − S_J y‖·2^J / ‖pad(x − y)‖ ≤ 1 (up to the tiny aliasing of
+    the 2^J subsampling). Since ‖pad(x − y)‖ ≥ ‖x − y‖, r itself is usually ≤ 1 too, but a difference
+    concentrated next to the border (which padding mirrors) can push r slightly above 1.
 
     `images` (N, H, W), N ≥ 2. Pairs: `n_pairs` pairs (x_i, x_j) of distinct images drawn at random, and
     `n_pairs` pairs (x_i, x_i + ε) with ε Gaussian noise of standard deviation `noise`·std(images).
 
-    Returns {"ratio" (2·n_pairs,), "kind" (2·n_pairs,) of "distinct" / "noise", "first", "second"
+    Returns {"ratio", "ratio_padded" (2·n_pairs,), "kind" (2·n_pairs,) of "distinct" / "noise", "first", "second"
     (image indices; second = −1 for the noisy copy), "bound" (= littlewood_paley_bound, 1.0 up to
     rounding), "raw_lp_max" (max A of the raw, unnormalised Morlet bank)}.
     """
@@ -302,8 +342,11 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
     num = np.sqrt(((Sa - Sb) ** 2).sum(axis=(-3, -2, -1))) * 2**S.J
     den = np.sqrt(((a - b) ** 2).sum(axis=(-2, -1)))
     ratio = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    den_padded = np.sqrt((reflect_pad(a - b, S.J) ** 2).sum(axis=(-2, -1)))
+    ratio_padded = np.where(den_padded > 0, num / np.where(den_padded > 0, den_padded, 1.0), 0.0)
     return {
         "ratio": ratio,
+        "ratio_padded": ratio_padded,
         "kind": np.array(["distinct"] * n_pairs + ["noise"] * n_pairs),
         "first": np.concatenate([first, noisy_of]),
         "second": np.concatenate([second, -np.ones(n_pairs, dtype=np.int64)]),

@@ -1,0 +1,158 @@
+"""Geometry of the "scattering disk": path energies drawn in a Fourier-plane picture (pure numpy).
+
+Angle = orientation θ, radius = scale. Each order-1 path (j, ℓ) is a wedge of a ring: the finest scale
+j = 0 (highest frequency) is the OUTER ring, coarser scales are rings further in, so the picture reads
+like the Fourier plane the wavelets tile. Orientation is defined mod π, so index ℓ fills the sector
+centred at θ = ℓπ/L (width π/L) AND its mirror centred at θ + π, as a real image's spectrum does.
+θ is measured counter-clockwise from the horizontal axis with the vertical axis pointing UP, as in
+`explorer.scattering.filters`: polygons come out with x to the right and y up, so a plot with the usual
+y-up axes shows a grating's energy at the grating's own orientation (its wave vector's angle).
+
+Order 2 draws, for one chosen (j1, θ1), the children j2 > j1 the same way (the ring of j2 lies where the
+order-1 ring of j2 would if the disk had only the scales j1+1 … J−1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.scattering import scale_pairs, split_orders
+
+from ._checks import check_int
+
+
+@dataclass(frozen=True)
+class Wedges:
+    """Annular sectors, one entry per wedge, all arrays of shape (n,):
+    r_inner, r_outer (radii), angle_start, angle_end (radians, counter-clockwise, y up; start < end),
+    value (the energy drawn), scale (j of the ring: j1 at order 1, j2 at order 2), theta (angle index ℓ),
+    mirror (False for the sector at ℓπ/L, True for its copy at ℓπ/L + π)."""
+
+    r_inner: np.ndarray
+    r_outer: np.ndarray
+    angle_start: np.ndarray
+    angle_end: np.ndarray
+    value: np.ndarray
+    scale: np.ndarray
+    theta: np.ndarray
+    mirror: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    @property
+    def angle_centre(self) -> np.ndarray:
+        return 0.5 * (self.angle_start + self.angle_end)
+
+    def polygons(self, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One (x, y) vertex pair per wedge, from `wedge_polygon`."""
+        return [wedge_polygon(*w, n=n) for w in zip(self.r_inner, self.r_outer,
+                                                    self.angle_start, self.angle_end)]
+
+
+def wedge_polygon(r0: float, r1: float, a0: float, a1: float, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (x, y) of the annular sector r0 ≤ r ≤ r1, a0 ≤ angle ≤ a1 (radians, counter-clockwise from
+    +x, y pointing up): the outer arc from a0 to a1 (n points), then the inner arc back from a1 to a0
+    (n points, or the single point (0, 0) when r0 = 0). Not closed (the first vertex is not repeated).
+    Arrays of shape (2n,) or (n + 1,)."""
+    n = check_int("n", n, 2)
+    values = [float(v) for v in (r0, r1, a0, a1)]
+    if not all(np.isfinite(values)):
+        raise ValueError(f"wedge_polygon needs finite radii and angles, got {values}.")
+    r0, r1, a0, a1 = values
+    if not 0 <= r0 < r1:
+        raise ValueError(f"radii must satisfy 0 ≤ r0 < r1, got r0={r0}, r1={r1}.")
+    if not a0 < a1:
+        raise ValueError(f"angles must satisfy a0 < a1 (radians), got a0={a0}, a1={a1}.")
+    t = np.linspace(a0, a1, n)
+    x, y = r1 * np.cos(t), r1 * np.sin(t)
+    if r0 == 0:
+        return np.append(x, 0.0), np.append(y, 0.0)
+    return np.concatenate([x, r0 * np.cos(t[::-1])]), np.concatenate([y, r0 * np.sin(t[::-1])])
+
+
+def _rings(energy, name: str) -> np.ndarray:
+    if isinstance(energy, torch.Tensor):
+        energy = energy.detach().cpu().numpy()
+    energy = np.asarray(energy, dtype=np.float64)
+    if energy.ndim != 2 or min(energy.shape) < 1:
+        raise ValueError(f"{name} must have shape (scales, L) with at least one scale and one angle, "
+                         f"got shape {energy.shape}.")
+    if not np.isfinite(energy).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return energy
+
+
+def _wedges(energy: np.ndarray, scales: np.ndarray) -> Wedges:
+    """Row k of `energy` (K, L) is drawn on the ring [K−1−k, K−k] (row 0 outermost), each ℓ twice."""
+    K, L = energy.shape
+    k, ell = np.meshgrid(np.arange(K), np.arange(L), indexing="ij")
+    k, ell = np.tile(k.ravel(), 2), np.tile(ell.ravel(), 2)
+    mirror = np.repeat([False, True], K * L)
+    centre = ell * np.pi / L + np.where(mirror, np.pi, 0.0)
+    half = np.pi / (2 * L)
+    return Wedges(
+        r_inner=(K - 1 - k).astype(np.float64),
+        r_outer=(K - k).astype(np.float64),
+        angle_start=centre - half,
+        angle_end=centre + half,
+        value=np.tile(energy.ravel(), 2),
+        scale=scales[k],
+        theta=ell,
+        mirror=mirror,
+    )
+
+
+def order1_wedges(s1_energy) -> Wedges:
+    """Wedges of the order-1 disk from energies (J, L) (entry [j, ℓ] for the path (j1 = j, θ1 = ℓπ/L)):
+    2·J·L wedges; scale j on the ring [J−1−j, J−j] (j = 0 outermost), ℓ on the sectors centred at
+    ℓπ/L and ℓπ/L + π, each π/L wide."""
+    energy = _rings(s1_energy, "s1_energy")
+    return _wedges(energy, np.arange(energy.shape[0]))
+
+
+def order2_wedges(s2_energy_for_j1_theta1, j1: int = 0) -> Wedges:
+    """Wedges of the order-2 disk of one parent (j1, θ1), from energies (K, L) with K = J − 1 − j1 rows,
+    row k for the child scale j2 = j1 + 1 + k and column ℓ for θ2 = ℓπ/L (see `order2_energy`):
+    2·K·L wedges, row 0 (the finest child) outermost, sectors as in `order1_wedges`. `j1` only labels
+    the wedges' `scale` with j2."""
+    energy = _rings(s2_energy_for_j1_theta1, "s2_energy_for_j1_theta1")
+    j1 = check_int("j1", j1, 0)
+    return _wedges(energy, j1 + 1 + np.arange(energy.shape[0]))
+
+
+# -- energies from a scattering output -------------------------------------------------------------
+def _output(S, J: int, L: int) -> tuple[np.ndarray, int]:
+    if isinstance(S, torch.Tensor):
+        S = S.detach().cpu().numpy()
+    S = np.asarray(S, dtype=np.float64)
+    J, L = check_int("J", J, 1), check_int("L", L, 1)
+    if S.ndim < 3:
+        raise ValueError(f"S must have shape (..., P, h, w), got shape {S.shape}.")
+    P = S.shape[-3]
+    orders = {1 + J * L: 1, 1 + J * L + L * L * J * (J - 1) // 2: 2}
+    if P not in orders:
+        raise ValueError(f"S has {P} paths on axis −3, which matches neither order 1 ({1 + J * L}) nor "
+                         f"order 2 ({1 + J * L + L * L * J * (J - 1) // 2}) for J={J}, L={L}.")
+    return S, orders[P]
+
+
+def order1_energy(S, J: int, L: int = 8) -> np.ndarray:
+    """Energies Σ_u S1(j1, θ1)(u)² of a scattering output `S` (..., P, h, w): (..., J, L)."""
+    S, max_order = _output(S, J, L)
+    return (split_orders(S, J, L, max_order)[1] ** 2).sum(axis=(-2, -1))
+
+
+def order2_energy(S, J: int, L: int, j1: int, theta1: int) -> np.ndarray:
+    """Energies Σ_u S2(j1, θ1, j2, θ2)(u)² of the children j2 = j1+1 … J−1 of one parent (j1, θ1), from an
+    order-2 output `S` (..., P, h, w): (..., J − 1 − j1, L), row k for j2 = j1 + 1 + k."""
+    S, max_order = _output(S, J, L)
+    if max_order < 2:
+        raise ValueError("S holds order 0 and 1 only: compute it with max_order=2 for order-2 energies.")
+    j1 = check_int("j1", j1, 0, J - 2)
+    theta1 = check_int("theta1", theta1, 0, L - 1)
+    s2 = split_orders(S, J, L, 2)[2]  # (..., pairs, L, L, h, w)
+    rows = [scale_pairs(J).index((j1, j2)) for j2 in range(j1 + 1, J)]
+    return (s2[..., rows, theta1, :, :, :] ** 2).sum(axis=(-2, -1))
