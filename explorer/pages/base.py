@@ -6,13 +6,14 @@ import traceback
 
 import holoviews as hv
 import panel as pn
-import param
+from holoviews.core.options import SkipRendering
 
 
-def figure(obj, caption: str, **kwargs) -> pn.Column:
-    """A HoloViews object (or pane) with its one-line caption underneath."""
+def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
+    """A HoloViews object (or pane) with its one-line caption underneath, `width` pixels wide (fixed, so that
+    figures sit side by side in a FlexBox)."""
     pane = obj if isinstance(obj, pn.viewable.Viewable) else pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
-    return pn.Column(pane, pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, max_width=560,
+    return pn.Column(pane, pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
                                             margin=(0, 10, 10, 10)))
 
 
@@ -40,17 +41,17 @@ class Page(pn.viewable.Viewer):
         self.note.visible = bool(message)
 
     def guarded(self, fn, *args, **kwargs):
-        """Call a view function; on a user-facing error show it in the alert and return a placeholder."""
+        """Call a view function for a DynamicMap; on an error show it in the alert and keep the figure as it
+        was (HoloViews' SkipRendering: a DynamicMap must keep returning the same type of element)."""
         try:
-            out = fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
             self.show_error(str(exc))
-            return placeholder("see the message above")
-        except Exception as exc:  # a bug: keep the session alive and say so
+            raise SkipRendering(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
             traceback.print_exc()
             self.show_error(f"Unexpected error: {exc!r}")
-            return placeholder("see the message above")
-        return out
+            raise SkipRendering(repr(exc)) from None
 
     async def run_off_loop(self, panes, fn, *args, **kwargs):
         """Run slow work in a thread with `loading` set on `panes`; errors go to the alert."""

@@ -143,3 +143,90 @@ def scatter(x: np.ndarray, J: int, L: int) -> ScatteringResult:
         while len(_results) > MAX_RESULTS:
             _results.popitem(last=False)
     return result
+
+
+# -- invariance and stability (explorer.analysis.invariance), cached by image name and parameters ---------
+ROTATION_GRID = tuple(range(0, 361, 5))  # the rotation slider's steps: a move only reads the curve
+
+
+def named_image(name: str, size: int) -> np.ndarray:
+    """'synthetic: grating' or a sample name, as a (size, size) gray image."""
+    if name.startswith("synthetic: "):
+        return synthetic(name.split(": ", 1)[1], size, 30.0, 8.0)
+    return sample(name, size)
+
+
+def image_names() -> list[str]:
+    names = list_images_cached()
+    return names["sample"] + [f"synthetic: {k}" for k in names["synthetic"]]
+
+
+@functools.lru_cache(maxsize=1)
+def list_images_cached():
+    return img.list_images()
+
+
+@functools.lru_cache(maxsize=32)
+def rotation_curve(name: str, size: int, J: int, L: int) -> dict:
+    from explorer.analysis.invariance import rotation_errors
+
+    return rotation_errors(named_image(name, size), J, L, degrees=ROTATION_GRID)
+
+
+@functools.lru_cache(maxsize=256)
+def rotation_point(name: str, size: int, J: int, L: int, degrees: float) -> dict:
+    """The error at one angle (read from the cached curve when the angle is on its grid) and the rotated image."""
+    from explorer.analysis.invariance import rotate, rotation_errors
+
+    x = named_image(name, size)
+    curve = rotation_curve(name, size, J, L)
+    hit = np.flatnonzero(np.isclose(curve["degrees"], degrees))
+    if hit.size:
+        error, shift = float(curve["error"][hit[0]]), int(curve["shift"][hit[0]])
+    else:
+        out = rotation_errors(x, J, L, degrees=[degrees])
+        error, shift = float(out["error"][0]), int(out["shift"][0])
+    return {"error": error, "shift": shift, "image": rotate(x, degrees)}
+
+
+@functools.lru_cache(maxsize=32)
+def translation_curve(name: str, size: int, J: int, L: int) -> dict:
+    from explorer.analysis.invariance import translation_errors
+
+    return translation_errors(named_image(name, size), J, L, shifts=range(2 ** (J + 1) + 1), window=True)
+
+
+@functools.lru_cache(maxsize=32)
+def deformation_curve(name: str, size: int, J: int, L: int) -> dict:
+    from explorer.analysis.invariance import deformation_distances
+
+    return deformation_distances(named_image(name, size), J, L, s_values=np.round(np.linspace(0, 0.3, 13), 3),
+                                 interpolation_order=3)
+
+
+@functools.lru_cache(maxsize=64)
+def deformed(name: str, size: int, s: float) -> np.ndarray:
+    from explorer.analysis.invariance import displacement_field, warp
+
+    x = named_image(name, size)
+    return np.clip(warp(x, s * displacement_field(x.shape, 0), 3), 0, 1)
+
+
+@functools.lru_cache(maxsize=16)
+def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
+    """Ratios ‖Sx − Sy‖/‖x − y‖ over pairs of the bundled images (or CIFAR-10 test images when configured)."""
+    from explorer.analysis.invariance import lipschitz_ratios
+
+    if cifar_available():
+        data = cifar_test()
+        rgb = data.images[:200].astype(np.float32) / 255.0
+        gray = np.tensordot(rgb, img.LUMA, axes=(1, 0))
+        images = np.stack([_fit(g, size) for g in gray])
+        source = "200 CIFAR-10 test images"
+    else:
+        names = image_names()
+        images = np.stack([named_image(n, size) for n in names])
+        source = f"{len(names)} bundled and synthetic images"
+    out = lipschitz_ratios(images, J, L, n_pairs=n_pairs)
+    out["source"] = source
+    return out

@@ -7,6 +7,7 @@ import traceback
 import holoviews as hv
 import panel as pn
 import param
+from holoviews.core.options import SkipRendering
 
 from explorer.data import DatasetNotFoundError, ImageError, list_images
 from explorer.views import scattering as sv
@@ -54,17 +55,20 @@ class ScatteringPage(Page):
         self.param.watch(self._on_shape, ["J", "L"])
         self._update_image()
 
-        sel = dict(result=self.param.result, j1=self.param.j1, theta1=self.param.theta1)
-        res = dict(result=self.param.result)
-        dm = lambda fn, **kw: hv.DynamicMap(pn.bind(fn, **kw))  # noqa: E731
+        sel = {"result": self.param.result, "j1": self.param.j1, "theta1": self.param.theta1}
+        res = {"result": self.param.result}
+        dm = lambda callback, **kw: hv.DynamicMap(pn.bind(callback, **kw))
         self.image_pane = pn.pane.HoloViews(dm(self._image_view, image=self.param.image), linked_axes=False)
         self.s0_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s0_view, **res), linked_axes=False)
-        self.s1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s1_grid, **sel), linked_axes=False)
+        self.s1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s1_grid, **res) * dm(self._view, fn=sv.s1_selection, **sel),
+                                         linked_axes=False)
         self.s2_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s2_children, **sel), linked_axes=False)
         self.modulus_pane = pn.pane.HoloViews(dm(self._view, fn=sv.modulus_view, **sel), linked_axes=False)
         self.order_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_order, **res), linked_axes=False)
         self.path_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_path, **res), linked_axes=False)
-        self.disk1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.disk_order1, **sel), linked_axes=False)
+        # The S1 disk depends on the result only (the selected path is boxed on the S1 grid): a θ1 move does
+        # not redraw its polygons, which would cost ~45 ms (HoloViews recomputes polygon data in an overlay).
+        self.disk1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.disk_order1, **res), linked_axes=False)
         self.disk2_pane = pn.pane.HoloViews(dm(self._view, fn=sv.disk_order2, **sel), linked_axes=False)
         self._result_panes = [self.s0_pane, self.s1_pane, self.s2_pane, self.modulus_pane, self.order_pane,
                               self.path_pane, self.disk1_pane, self.disk2_pane]
@@ -143,7 +147,7 @@ class ScatteringPage(Page):
         except MemoryError:
             self.show_error("Cannot use this image: it does not fit in memory.")
             return
-        except Exception as exc:  # keep the session alive
+        except Exception as exc:  # noqa: BLE001  (keep the session alive)
             traceback.print_exc()
             self.show_error(f"Unexpected error while loading the image: {exc!r}")
             return
@@ -186,8 +190,8 @@ class ScatteringPage(Page):
         return self.guarded(sv.image_view, image, f"Input image ({image.shape[1]}×{image.shape[0]})")
 
     def _view(self, fn, result, j1=None, theta1=None):
-        if result is None:
-            return hv.Text(0, 0, "computing…")
+        if result is None:  # the first image failed to load: the alert says why
+            raise SkipRendering("no scattering result yet")
         if j1 is None:
             return self.guarded(fn, result)
         return self.guarded(fn, result, min(j1, result.J - 1), min(theta1, result.L - 1))
@@ -201,10 +205,10 @@ class ScatteringPage(Page):
         C = sv.CAPTIONS
         return pn.Column(
             intro, self.alert, self.note,
-            pn.Row(figure(self.image_pane, C["image"]), figure(self.s0_pane, C["s0"]),
-                   figure(self.modulus_pane, C["modulus"])),
-            pn.Row(figure(self.s1_pane, C["s1"]), figure(self.s2_pane, C["s2"])),
-            pn.Row(figure(self.disk1_pane, C["disk1"]), figure(self.disk2_pane, C["disk2"])),
-            pn.Row(figure(self.order_pane, C["energy_order"]), figure(self.path_pane, C["energy_path"])),
+            pn.FlexBox(figure(self.image_pane, C["image"], width=310), figure(self.s0_pane, C["s0"], width=310),
+                       figure(self.modulus_pane, C["modulus"], width=310)),
+            pn.FlexBox(figure(self.s1_pane, C["s1"], width=600), figure(self.s2_pane, C["s2"], width=600)),
+            pn.FlexBox(figure(self.disk1_pane, C["disk1"]), figure(self.disk2_pane, C["disk2"])),
+            pn.FlexBox(figure(self.order_pane, C["energy_order"]), figure(self.path_pane, C["energy_path"], width=600)),
             sizing_mode="stretch_width",
         )

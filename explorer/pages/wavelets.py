@@ -1,8 +1,8 @@
 """Wavelets page: the Morlet bank ψ_{j,θ}, φ_J, the Littlewood–Paley sum and the Fourier tiling."""
 from __future__ import annotations
 
-import numpy as np
 import holoviews as hv
+import numpy as np
 import panel as pn
 import param
 
@@ -30,15 +30,18 @@ class WaveletsPage(Page):
         self.param.watch(self._on_shape, ["J", "L"])
         self.param.watch(lambda *_: self.show_error(None), list(self._bank_args()) + ["j", "theta"],
                          )
-        dims = dict(J=self.param.J, L=self.param.L, sigma0=self.param.sigma0, xi0=self.param.xi0,
-                    slant=self.param.slant)
+        dims = {"J": self.param.J, "L": self.param.L, "sigma0": self.param.sigma0, "xi0": self.param.xi0,
+                    "slant": self.param.slant}
         sel = dict(dims, j=self.param.j, ell=self.param.theta)
         space = [hv.DynamicMap(pn.bind(self._space, part=part, **sel)) for part in ("real", "imag", "modulus")]
         self.space_pane = pn.pane.HoloViews(space[0] + space[1] + space[2], linked_axes=False)
         self.fourier_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._fourier, **sel)), linked_axes=False)
         self.lowpass_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lowpass, **dims)), linked_axes=False)
         self.lp_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lp, **dims)), linked_axes=False)
-        self.tiling_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tiling, **sel)), linked_axes=False)
+        # The tiling depends on the bank only; a move of j or θ redraws only the red dot over it.
+        self.tiling_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._tiling, **dims))
+                                             * hv.DynamicMap(pn.bind(self._tiling_selection, **sel)),
+                                             linked_axes=False)
         w = pn.widgets
         self.controls = pn.Column(
             w.IntSlider.from_param(self.param.J, name="J (scales)"),
@@ -82,9 +85,12 @@ class WaveletsPage(Page):
     def _lp(self, J, L, sigma0, xi0, slant):
         return self.guarded(lambda: wv.littlewood_paley_image(self.bank(J, L, sigma0, xi0, slant)))
 
-    def _tiling(self, J, L, sigma0, xi0, slant, j, ell):
-        return self.guarded(lambda: wv.filter_tiling(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
-                                                     min(ell, L - 1)))
+    def _tiling(self, J, L, sigma0, xi0, slant):
+        return self.guarded(lambda: wv.filter_tiling(self.bank(J, L, sigma0, xi0, slant)))
+
+    def _tiling_selection(self, J, L, sigma0, xi0, slant, j, ell):
+        return self.guarded(lambda: wv.tiling_selection(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
+                                                        min(ell, L - 1)))
 
     def __panel__(self):
         intro = pn.pane.Markdown(
@@ -93,9 +99,9 @@ class WaveletsPage(Page):
             "*Advanced* section changes the mother wavelet itself.", sizing_mode="stretch_width")
         return pn.Column(
             intro, self.alert,
-            figure(self.space_pane, wv.CAPTIONS["space"]),
-            pn.Row(figure(self.fourier_pane, wv.CAPTIONS["fourier"]),
+            figure(self.space_pane, wv.CAPTIONS["space"], width=900),
+            pn.FlexBox(figure(self.fourier_pane, wv.CAPTIONS["fourier"]),
                    figure(self.tiling_pane, wv.CAPTIONS["tiling"])),
-            pn.Row(figure(self.lp_pane, wv.CAPTIONS["lp"]), figure(self.lowpass_pane, wv.CAPTIONS["lowpass"])),
+            pn.FlexBox(figure(self.lp_pane, wv.CAPTIONS["lp"]), figure(self.lowpass_pane, wv.CAPTIONS["lowpass"])),
             sizing_mode="stretch_width",
         )

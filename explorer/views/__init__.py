@@ -6,6 +6,6 @@ counter-clockwise from +x. Each module also exports CAPTIONS: one line per figur
 """
 
 import holoviews as _hv
-import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend, so .opts works outside hv.extension)
+import holoviews.plotting.bokeh
 
 _hv.Store.set_current_backend("bokeh")

@@ -1,8 +1,8 @@
 """Shared helpers for the views: grids with y up, image options."""
 from __future__ import annotations
 
-import numpy as np
 import holoviews as hv
+import numpy as np
 
 
 def centred_bounds(shape: tuple[int, int], step: float = 1.0) -> tuple[float, float, float, float]:
@@ -26,15 +26,15 @@ def as_float32(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
 
-IMAGE_OPTS = dict(colorbar=True, tools=["hover"], toolbar="above", framewise=True,
-                  axiswise=True)
+IMAGE_OPTS = {"colorbar": True, "tools": ["hover"], "toolbar": "below", "framewise": True,
+                  "axiswise": True}
 
 
 def square_image(data, bounds, kdims, vdim, title, cmap="viridis", size=260, symmetric=False, **opts):
     """An hv.Image with equal aspect, a colour bar and a title."""
     img = hv.Image(as_float32(data), bounds=bounds, kdims=kdims, vdims=[vdim])
     l, b, r, t = bounds
-    height = int(round(size * (t - b) / (r - l))) if r > l else size
+    height = round(size * (t - b) / (r - l)) if r > l else size
     o = dict(IMAGE_OPTS, cmap=cmap, title=title, frame_width=size, frame_height=height)
     if symmetric:
         m = float(np.abs(data).max()) or 1.0

@@ -29,27 +29,27 @@ CAPTIONS = {
                    "paths dominate; hover to read (j1, θ1, j2, θ2).",
     "disk1": "Scattering disk of S1: angle = θ1 (counter-clockwise from +x, both θ and θ + 180°), radius = "
              "scale (fine scales outside). Look: a grating's energy sits at the grating's orientation.",
-    "disk2": "Scattering disk of S2 for the selected j1: each S1 wedge split by (j2, θ2). Look: where the "
-             "energy of the selected path's modulus goes at coarser scales.",
+    "disk2": "Scattering disk of the selected path's S2 children: angle = θ2, ring = j2 (finest child outside). "
+             "Look: which orientations and scales the modulus |x ⋆ ψ_{j1,θ1}| itself varies along.",
 }
 
 
-def image_view(x: np.ndarray, title: str = "Input image", size: int = 260) -> hv.Image:
+def image_view(x: np.ndarray, title: str = "Input image", size: int = 210) -> hv.Image:
     """A (H, W) image with pixel axes, y up."""
     x = as_float32(x)
     kd = [hv.Dimension("img_x", label="x (pixels)"), hv.Dimension("img_y", label="y (pixels)")]
     return hv.Image(x, bounds=image_bounds(x.shape), kdims=kd, vdims=[hv.Dimension("gray_level", label="gray level")]
                     ).opts(cmap="gray", title=title, frame_width=size, frame_height=size, colorbar=True,
-                           tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+                           tools=["hover"], toolbar="below", framewise=True, axiswise=True)
 
 
-def s0_view(result, size: int = 260) -> hv.Image:
+def s0_view(result, size: int = 210) -> hv.Image:
     s0 = as_float32(result.s0)
     H, W = result.x.shape
     kd = [hv.Dimension("s0_x", label="x (pixels)"), hv.Dimension("s0_y", label="y (pixels)")]
     return hv.Image(s0, bounds=(0, 0, W, H), kdims=kd, vdims=[hv.Dimension("S0", label="S0")]).opts(
         cmap="gray", title=f"S0 = x ⋆ φ_J, J={result.J} ({s0.shape[0]}×{s0.shape[1]})", frame_width=size,
-        frame_height=size, colorbar=True, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
 
 
 def mosaic(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -80,22 +80,28 @@ def _grid_image(maps, row_labels, col_labels, prefix, xlabel, ylabel, vlabel, ti
     yticks = [(R - r - 0.5, row_labels[r]) for r in range(R)]
     height = max(60, int(width * R * h / (C * w)))
     return img.opts(cmap="viridis", cnorm="log", clim=(lo, hi), xticks=xticks, yticks=yticks, title=title,
-                    frame_width=width, frame_height=height, colorbar=True, tools=["hover"], toolbar="above",
+                    frame_width=width, frame_height=height, colorbar=True, tools=["hover"], toolbar="below",
                     framewise=True, axiswise=True, clipping_colors={"NaN": "white"})
 
 
 def s1_grid(result, j1: int | None = None, theta1: int | None = None, width: int = 560) -> hv.Overlay:
     """All S1 maps as a J × L mosaic (rows j1 = 0..J−1 from the top, columns θ1), the selection boxed."""
     J, L = result.J, result.L
-    title = "S1 maps (rows j1, columns θ1)"
+    title = "S1 maps"
     if j1 is not None and theta1 is not None:
-        title += f"; selected j1={j1}, θ1={_theta_label(theta1, L)}"
+        title += f", selected j1={j1}, θ1={_theta_label(theta1, L)}"
     img = _grid_image(np.asarray(result.s1), [f"j1={j}" for j in range(J)],
                       [_theta_label(t, L) for t in range(L)], "s1", "θ1 (degrees)", "scale j1", "S1", title, width)
     if j1 is None or theta1 is None:
-        return img * hv.Bounds((0, 0, 0, 0)).opts(alpha=0)
-    box = hv.Bounds((theta1, J - 1 - j1, theta1 + 1, J - j1)).opts(color="red", line_width=3)
-    return img * box
+        return img * hv.Bounds((0, 0, 0, 0), kdims=img.kdims).opts(alpha=0)
+    return img * s1_selection(result, j1, theta1)
+
+
+def s1_selection(result, j1: int, theta1: int) -> hv.Bounds:
+    """The red box around tile (j1, θ1) of `s1_grid` (redrawn alone when the selection moves)."""
+    J = result.J
+    kd = [hv.Dimension("s1_col", label="θ1 (degrees)"), hv.Dimension("s1_row", label="scale j1")]
+    return hv.Bounds((theta1, J - 1 - j1, theta1 + 1, J - j1), kdims=kd).opts(color="red", line_width=3)
 
 
 def s2_children(result, j1: int, theta1: int, width: int = 560):
@@ -105,20 +111,22 @@ def s2_children(result, j1: int, theta1: int, width: int = 560):
         raise ValueError(f"(j1, θ1) = ({j1}, {theta1}) is not a path: j1 ∈ 0..{J - 1}, θ1 index ∈ 0..{L - 1}.")
     pairs = [(k, j2) for k, (a, j2) in enumerate(scale_pairs(J)) if a == j1]
     title = f"S2 children of j1={j1}, θ1={_theta_label(theta1, L)}"
-    if not pairs:
-        return hv.Text(0.5, 0.5, f"j1 = {j1} is the coarsest scale:\nno j2 > j1, so no S2 children.").opts(
-            title=title, xaxis=None, yaxis=None, frame_width=width, frame_height=120, toolbar=None)
+    if not pairs:  # an empty image, so that a DynamicMap keeps one element type
+        h, w = np.asarray(result.s1).shape[-2:]
+        maps = np.full((1, L, h, w), np.nan, np.float32)
+        return _grid_image(maps, ["(none)"], [_theta_label(t, L) for t in range(L)], "s2", "θ2 (degrees)",
+                           "scale j2", "S2", f"{title}: none (j1 is the coarsest scale)", width)
     maps = np.stack([np.asarray(result.s2)[k, theta1] for k, _ in pairs])  # (n_j2, L, h, w)
     return _grid_image(maps, [f"j2={j2}" for _, j2 in pairs], [_theta_label(t, L) for t in range(L)], "s2",
                        "θ2 (degrees)", "scale j2", "S2", title, width)
 
 
-def modulus_view(result, j1: int, theta1: int, size: int = 260) -> hv.Image:
+def modulus_view(result, j1: int, theta1: int, size: int = 210) -> hv.Image:
     u = as_float32(result.modulus_map(j1, theta1))
     kd = [hv.Dimension("u_x", label="x (pixels)"), hv.Dimension("u_y", label="y (pixels)")]
     return hv.Image(u, bounds=image_bounds(u.shape), kdims=kd, vdims=[hv.Dimension("U1", label="|x ⋆ ψ|")]).opts(
         cmap="magma", title=f"|x ⋆ ψ|, j1={j1}, θ1={_theta_label(theta1, result.L)}", frame_width=size,
-        frame_height=size, colorbar=True, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
 
 
 def path_energies(result) -> np.ndarray:
@@ -142,7 +150,7 @@ def energy_per_order(result, width: int = 300) -> hv.Bars:
     return hv.Bars(data, kdims=[hv.Dimension("order", label="order m")],
                    vdims=[hv.Dimension("energy", label="‖S_m x‖² / ‖x‖²")]).opts(
         logy=True, ylim=(lo, 2.0), title=f"Energy per order (total {e.sum():.3f})", frame_width=width, frame_height=220,
-        tools=["hover"], toolbar="above", framewise=True, axiswise=True, color="#1f77b4")
+        tools=["hover"], toolbar="below", framewise=True, axiswise=True, color="#1f77b4")
 
 
 def energy_per_path(result, width: int = 560) -> hv.Scatter:
@@ -158,26 +166,65 @@ def energy_per_path(result, width: int = 560) -> hv.Scatter:
                       vdims=[hv.Dimension("penergy", label="‖S x[p]‖² / ‖x‖²"), "order", "j1", "θ1 (degrees)",
                              "j2", "θ2 (degrees)"]).opts(
         logy=True, color="order", cmap=["black", "#1f77b4", "#ff7f0e"], size=4, title="Energy per path",
-        frame_width=width, frame_height=220, tools=["hover"], toolbar="above", framewise=True, axiswise=True)
+        frame_width=width, frame_height=220, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
 
 
 # -- scattering disk ------------------------------------------------------------------------------------
-def _disk_unavailable(title: str, width: int) -> hv.Text:
-    return hv.Text(0, 0, "scattering disk: explorer.analysis.disk is not available yet").opts(
-        title=title, xaxis=None, yaxis=None, frame_width=width, frame_height=width, toolbar=None)
+def _disk_polygons(wedges, prefix: str, L: int, title: str, width: int, hover: bool = True) -> hv.Polygons:
+    """hv.Polygons of the wedges (x right, y up), coloured by energy / max energy."""
+    radius = float(np.max(wedges.r_outer)) if len(wedges) else 1.0
+    peak = float(np.max(wedges.value)) if len(wedges) else 1.0
+    peak = peak if peak > 0 else 1.0
+    polys = []
+    for (px, py), v, j, t, m in zip(wedges.polygons(), wedges.value, wedges.scale, wedges.theta, wedges.mirror):
+        polys.append({f"{prefix}_x": px, f"{prefix}_y": py, f"{prefix}_energy": float(v) / peak, "j": int(j),
+                      "θ (degrees)": 180.0 * int(t) / L + (180.0 if m else 0.0)})
+    kd = [hv.Dimension(f"{prefix}_x", label="x (radius = scale)"),
+          hv.Dimension(f"{prefix}_y", label="y (radius = scale)")]
+    vd = [hv.Dimension(f"{prefix}_energy", label="energy / max"), "j", "θ (degrees)"]
+    return hv.Polygons(polys, kdims=kd, vdims=vd).opts(
+        color=f"{prefix}_energy", cmap="viridis", clim=(0, 1), colorbar=True, line_color="white",
+        line_width=0.5, title=title, frame_width=width, frame_height=width, tools=["hover"] if hover else [],
+        toolbar="below", xlim=(-radius, radius), ylim=(-radius, radius), framewise=True, axiswise=True,
+        xticks=0, yticks=0)
 
 
-def disk_order1(result, j1: int | None = None, theta1: int | None = None, width: int = 320):
-    try:
-        from explorer.analysis import disk  # noqa: F401
-    except ImportError:
-        return _disk_unavailable("S1 scattering disk", width)
-    return _disk_impl(result, 1, j1, theta1, width)
+def disk_order1(result, j1: int | None = None, theta1: int | None = None, width: int = 300):
+    """The order-1 scattering disk: path (j1, θ1) is the wedge at angle θ1 (and θ1 + 180°) on ring j1, with
+    j1 = 0 (finest scale, highest frequency) outermost. Energies are Σ_u S1(j1, θ1)(u)²."""
+    from explorer.analysis import disk
+
+    energy = disk.order1_energy(result.S, result.J, result.L)
+    title = "S1 disk"
+    out = _disk_polygons(disk.order1_wedges(energy), "d1", result.L, title, width)
+    if j1 is None or theta1 is None:
+        return out * hv.Path([], kdims=out.kdims)
+    return out * disk_selection(result, j1, theta1)
 
 
-def disk_order2(result, j1: int = 0, theta1: int = 0, width: int = 320):
-    try:
-        from explorer.analysis import disk  # noqa: F401
-    except ImportError:
-        return _disk_unavailable("S2 scattering disk", width)
-    return _disk_impl(result, 2, j1, theta1, width)
+def disk_selection(result, j1: int, theta1: int) -> hv.Path:
+    """The red outline of path (j1, θ1) on the order-1 disk (both mirror wedges), titled with the selection."""
+    from explorer.analysis import disk
+
+    J, L = result.J, result.L
+    kd = [hv.Dimension("d1_x", label="x (radius = scale)"), hv.Dimension("d1_y", label="y (radius = scale)")]
+    sel = [disk.wedge_polygon(J - 1 - j1, J - j1, (theta1 - 0.5) * np.pi / L + m, (theta1 + 0.5) * np.pi / L + m)
+           for m in (0.0, np.pi)]
+    return hv.Path([{"d1_x": np.append(px, px[0]), "d1_y": np.append(py, py[0])} for px, py in sel],
+                   kdims=kd).opts(color="red", line_width=2,
+                                  title=f"S1 disk, selected j1={j1}, θ1={_theta_label(theta1, L)}")
+
+
+def disk_order2(result, j1: int = 0, theta1: int = 0, width: int = 300):
+    """The order-2 disk of the selected parent (j1, θ1): children (j2, θ2), j2 > j1, finest child outermost."""
+    from explorer.analysis import disk
+
+    J, L = result.J, result.L
+    title = f"S2 disk of j1={j1}, θ1={_theta_label(theta1, L)}"
+    if j1 >= J - 1:  # no children: an empty disk, so that a DynamicMap keeps one element type
+        energy = np.zeros((0, L))
+        return _disk_polygons(disk.Wedges(*([energy.ravel()] * 8)), "d2", L,
+                              f"{title}: no children (coarsest scale)", width, hover=False)
+    energy = disk.order2_energy(result.S, J, L, j1, theta1)
+    # No hover tool here: this disk is redrawn on every move of θ1, and hover data doubles its cost.
+    return _disk_polygons(disk.order2_wedges(energy, j1), "d2", L, title, width, hover=False)

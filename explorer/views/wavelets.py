@@ -57,7 +57,7 @@ def _crop(a: np.ndarray, half: int) -> np.ndarray:
 
 def _space_half_width(bank: FilterBank, j: int) -> int:
     sigma = bank.sigma0 * 2**j
-    return max(8, int(math.ceil(3.0 * sigma / min(bank.slant, 1.0))))
+    return max(8, math.ceil(3.0 * sigma / min(bank.slant, 1.0)))
 
 
 def _check(bank: FilterBank, j: int, ell: int) -> None:
@@ -87,7 +87,7 @@ def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260) -> hv.O
     """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel), with the nominal centre ξ_j(cos θ, sin θ) marked."""
     _check(bank, j, ell)
     a = np.fft.fftshift(np.abs(bank.psi_hat[j, ell]))
-    M, N = a.shape
+    M, _N = a.shape
     bounds = centred_bounds(a.shape, step=2 * np.pi / M)
     theta = ell * np.pi / bank.L
     xi = bank.xi0 / 2**j
@@ -102,7 +102,7 @@ def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260) -> hv.O
 def lowpass_space(bank: FilterBank, size: int = 220) -> hv.Image:
     """φ_J in space, axes in pixels."""
     phi, _ = bank.in_space()
-    half = max(8, int(math.ceil(3.0 * bank.sigma0 * 2 ** (bank.J - 1))))
+    half = max(8, math.ceil(3.0 * bank.sigma0 * 2 ** (bank.J - 1)))
     z = _crop(phi, half)
     return square_image(z, centred_bounds(z.shape), _dims("phi", "x (pixels)", "y (pixels)"),
                         hv.Dimension("phi", label="φ_J"), f"Low-pass φ_J, J={bank.J}", size=size,
@@ -147,8 +147,13 @@ def filter_tiling(bank: FilterBank, j: int | None = None, ell: int | None = None
     dots = hv.Points(c, kdims=kd, vdims=["j", "θ (degrees)"]).opts(color="orange", size=5, tools=["hover"])
     out = img * dots
     if j is not None and ell is not None:
-        _check(bank, j, ell)
-        sel = c[j * bank.L + ell]
-        out = out * hv.Points([tuple(sel)], kdims=kd, vdims=["j", "θ (degrees)"]).opts(
-            color="red", size=11, marker="circle")
+        out = out * tiling_selection(bank, j, ell)
     return out
+
+
+def tiling_selection(bank: FilterBank, j: int, ell: int) -> hv.Points:
+    """The selected wavelet's centre as a red dot, to overlay on `filter_tiling` (redrawn alone on a move)."""
+    _check(bank, j, ell)
+    kd = _dims("tiling", "ωx (rad/pixel)", "ωy (rad/pixel)")
+    sel = filter_centres(bank)[j * bank.L + ell]
+    return hv.Points([tuple(sel)], kdims=kd, vdims=["j", "θ (degrees)"]).opts(color="red", size=11, marker="circle")

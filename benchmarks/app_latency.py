@@ -1,0 +1,121 @@
+"""Slider latency of the explorer app, measured in a real browser.
+
+    python benchmarks/app_latency.py [--presses 20] [--size 128]
+
+Starts `panel serve explorer/app.py` on 127.0.0.1, opens each page in headless Chromium (/usr/bin/chromium),
+and presses ArrowRight on the page's main slider N times, waiting for the page to settle between presses.
+Latency = browser time from the key press to the first animation frame in which EVERY plot that slider
+drives shows its new title (read from Bokeh's models), i.e. the whole page has re-rendered.
+Prints the time to first render of each page and the median / p90 / max latency per page.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.conftest import CHROMIUM_ARGS, free_port, start_server, stop_server
+
+# page slug, slider label, title prefix of the plot it drives, setup (clicks before measuring)
+PAGES = [
+    ("wavelets", "θ index", ["Re ψ", "Im ψ", "|ψ|", "|ψ̂| in Fourier"], []),
+    ("scattering", "θ1 index", ["S2 children of", "|x ⋆ ψ|", "S2 disk of"], ["size"]),
+    ("invariance", "Rotation angle", ["Rotation by", "Rotated by"], []),
+]
+
+TITLE_JS = """(prefix) => {
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.title && m.title.text && m.title.text.startsWith(prefix)) return m.title.text;
+  return null;
+}"""
+
+TITLES_JS = "(prefixes) => { const f = " + TITLE_JS + "; return prefixes.map(f); }"
+
+WAIT_JS = """([prefixes, olds]) => {
+  const titles = [];
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.title && m.title.text) titles.push(m.title.text);
+  for (let i = 0; i < prefixes.length; i++) {
+    const now = titles.find(t => t.startsWith(prefixes[i]));
+    if (now === undefined || now === olds[i]) return false;
+  }
+  window.__t1 = performance.now();
+  return true;
+}"""
+
+
+def measure_page(page, url: str, slug: str, label: str, prefixes: list, setup: list, presses: int, size: int):
+    prefix = prefixes[0]
+    t = time.perf_counter()
+    page.goto(f"{url}?page={slug}")
+    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=60_000)
+    page.wait_for_function(TITLE_JS, arg=prefix, timeout=60_000)
+    first_render = time.perf_counter() - t
+    if "size" in setup:
+        page.locator(".bk-btn-group").get_by_text(str(size), exact=True).first.click()
+        page.wait_for_function(TITLE_JS, arg=f"Input image ({size}×{size})", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.pn-loading').length === 0", timeout=60_000)
+        time.sleep(1.0)
+    handle = page.locator(".bk-input-group", has_text=label).locator(".noUi-handle").first
+    handle.focus()
+    latencies = []
+    key = "ArrowRight"
+    for i in range(presses + 1):
+        olds = page.evaluate(TITLES_JS, prefixes)
+        t0 = page.evaluate("() => performance.now()")
+        handle.press(key)
+        try:
+            page.wait_for_function(WAIT_JS, arg=[prefixes, olds], polling="raf", timeout=20_000)
+        except Exception:  # noqa: BLE001  (at the end of the range the value does not change: turn round)
+            key = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"
+            continue
+        t1 = page.evaluate("() => window.__t1")
+        if i > 0:  # the first press warms the caches
+            latencies.append(t1 - t0)
+        time.sleep(0.3)  # let the page settle, as between two moves of a person
+    return first_render, latencies
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=20, help="key presses per page (after one warm-up)")
+    parser.add_argument("--size", type=int, default=128, help="image size on the scattering page")
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    t = time.perf_counter()
+    proc = start_server(port)
+    print(f"server answered /liveness after {time.perf_counter() - t:.1f} s")
+    url = f"http://127.0.0.1:{port}/app"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1400})
+            print(f"{'page':<12} {'first render':>12} {'n':>3} {'median':>8} {'p90':>8} {'max':>8}   (ms)")
+            for slug, label, prefixes, setup in PAGES:
+                first, lat = measure_page(page, url, slug, label, prefixes, setup, args.presses, args.size)
+                if not lat:
+                    print(f"{slug:<12} {first * 1000:>12.0f}   no measurement")
+                    continue
+                lat.sort()
+                p90 = lat[min(len(lat) - 1, round(0.9 * (len(lat) - 1)))]
+                print(f"{slug:<12} {first * 1000:>12.0f} {len(lat):>3} {statistics.median(lat):>8.0f} "
+                      f"{p90:>8.0f} {max(lat):>8.0f}")
+            browser.close()
+    finally:
+        stop_server(proc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

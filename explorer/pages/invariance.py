@@ -1,0 +1,141 @@
+"""Invariance and stability page: rotation, translation, deformation sliders and the Lipschitz histogram."""
+from __future__ import annotations
+
+import asyncio
+
+import holoviews as hv
+import panel as pn
+import param
+
+from explorer.views import invariance as iv
+
+from . import compute
+from .base import Page, figure
+
+
+class InvariancePage(Page):
+    title = "Invariance & stability"
+
+    image_name = param.Selector(default="camera", objects=compute.image_names(), label="Image")
+    size = param.Selector(default=32, objects=[32, 64], label="Image size (pixels)")
+    J = param.Integer(2, bounds=(1, 4), label="J (scales)")
+    L = param.Selector(default=8, objects=[4, 8], label="L (angles)")
+    angle = param.Number(0.0, bounds=(0.0, 360.0), step=5.0, label="Rotation angle (degrees)")
+    shift = param.Integer(0, bounds=(0, 8), label="Horizontal shift c (pixels)")
+    s = param.Number(0.0, bounds=(0.0, 0.3), step=0.025, label="Deformation size s")
+    lipschitz = param.Dict(default=None, precedence=-1, doc="Lipschitz ratios, computed after the page loads")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._sync_bounds()
+        self.param.watch(self._sync_bounds, ["J"])
+        self.param.watch(lambda *_: self.show_error(None), ["image_name", "size", "J", "L"])
+        base = {"name": self.param.image_name, "size": self.param.size, "J": self.param.J, "L": self.param.L}
+        dm = lambda callback, **kw: hv.DynamicMap(pn.bind(callback, **base, **kw))
+        pane = lambda obj: pn.pane.HoloViews(obj, linked_axes=False)
+        self.rotation_pane = pane(dm(self._rotation, angle=self.param.angle))
+        self.rotated_pane = pane(dm(self._rotated, angle=self.param.angle))
+        self.translation_pane = pane(dm(self._translation, shift=self.param.shift))
+        self.shifted_pane = pane(dm(self._shifted, shift=self.param.shift))
+        self.deformation_pane = pane(dm(self._deformation, s=self.param.s))
+        self.deformed_pane = pane(dm(self._deformed, s=self.param.s))
+        self.lipschitz_pane = pane(pn.bind(self._lipschitz, res=self.param.lipschitz))
+        self.param.watch(self.load_lipschitz, ["size", "J", "L"])
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
+            pn.state.onload(self._load_lipschitz_async)  # slow (seconds): after the page is shown
+        w = pn.widgets
+        self.angle_slider = w.FloatSlider.from_param(self.param.angle, sizing_mode="stretch_width")
+        self.shift_slider = w.IntSlider.from_param(self.param.shift, sizing_mode="stretch_width")
+        self.s_slider = w.FloatSlider.from_param(self.param.s, sizing_mode="stretch_width")
+        self.controls = pn.Column(
+            w.Select.from_param(self.param.image_name),
+            w.RadioButtonGroup.from_param(self.param.size),
+            w.IntSlider.from_param(self.param.J),
+            w.RadioButtonGroup.from_param(self.param.L),
+            pn.pane.Markdown("Small images keep every slider fast: each curve is computed once per "
+                             "(image, size, J, L) and cached.", styles={"font-size": "12px"}),
+            sizing_mode="stretch_width",
+        )
+
+    def _sync_bounds(self, *_):
+        self.param.shift.bounds = (0, 2 ** (self.J + 1))
+        self.shift = min(self.shift, 2 ** (self.J + 1))
+
+    # -- views ------------------------------------------------------------------------------------
+    def _rotation(self, name, size, J, L, angle):
+        return self.guarded(lambda: iv.rotation_figure(compute.rotation_curve(name, size, J, L), angle,
+                                                       compute.rotation_point(name, size, J, L, float(angle))["error"]))
+
+    def _rotated(self, name, size, J, L, angle):
+        return self.guarded(lambda: iv.small_image(compute.rotation_point(name, size, J, L, float(angle))["image"],
+                                                   f"Rotated by {angle:g}° (θ index roll {round(angle / (180 / L)) % L})"))
+
+    def _translation(self, name, size, J, L, shift):
+        return self.guarded(lambda: iv.translation_figure(compute.translation_curve(name, size, J, L), shift, J))
+
+    def _shifted(self, name, size, J, L, shift):
+        from explorer.analysis.invariance import smooth_window, translate
+
+        def view():
+            x = compute.named_image(name, size)
+            return iv.small_image(translate(x * smooth_window(x.shape), shift), f"Shifted by {shift} px")
+        return self.guarded(view)
+
+    def _deformation(self, name, size, J, L, s):
+        return self.guarded(lambda: iv.deformation_figure(compute.deformation_curve(name, size, J, L), s))
+
+    def _deformed(self, name, size, J, L, s):
+        return self.guarded(lambda: iv.small_image(compute.deformed(name, size, round(float(s), 4)),
+                                                   f"Deformed, s = {s:.3f}"))
+
+    def load_lipschitz(self, *_):
+        """Compute the Lipschitz ratios for the current (size, J, L), with the pane's loading spinner."""
+        self.lipschitz_pane.loading = True
+        try:
+            self.lipschitz = compute.lipschitz(int(self.size), int(self.J), int(self.L))
+        except (ValueError, MemoryError, RuntimeError) as exc:
+            self.show_error(f"Cannot compute the Lipschitz ratios: {exc}")
+        finally:
+            self.lipschitz_pane.loading = False
+
+    async def _load_lipschitz_async(self):
+        self.lipschitz_pane.loading = True
+        try:
+            self.lipschitz = await asyncio.to_thread(compute.lipschitz, int(self.size), int(self.J), int(self.L))
+        except (ValueError, MemoryError, RuntimeError) as exc:
+            self.show_error(f"Cannot compute the Lipschitz ratios: {exc}")
+        finally:
+            self.lipschitz_pane.loading = False
+
+    def _lipschitz(self, res):
+        if res is None:
+            return hv.Text(0, 0, "computing the ratios over many pairs…").opts(
+                xaxis=None, yaxis=None, frame_width=420, frame_height=260, toolbar=None,
+                title="Lipschitz ratios (computing…)")
+        return iv.lipschitz_histogram(res)
+
+    def __panel__(self):
+        C = iv.CAPTIONS
+        intro = pn.pane.Markdown(
+            "## Invariance and stability\nS_J is built to forget translations smaller than 2^J, to turn "
+            "rotations into a roll of its angle indices, and to change little under small deformations — "
+            "without ever expanding distances. Move each slider and watch the red marker on its curve.",
+            sizing_mode="stretch_width")
+
+        def section(title, slider, plot, image, cap_plot, cap_image):
+            return pn.Column(pn.pane.Markdown(f"### {title}"), slider,
+                             pn.FlexBox(figure(plot, cap_plot, width=480), figure(image, cap_image, width=330)),
+                             sizing_mode="stretch_width")
+
+        return pn.Column(
+            intro, self.alert,
+            section("Rotation", self.angle_slider, self.rotation_pane, self.rotated_pane, C["rotation"],
+                    C["rotation_image"]),
+            section("Translation", self.shift_slider, self.translation_pane, self.shifted_pane, C["translation"],
+                    C["translation_image"]),
+            section("Deformation", self.s_slider, self.deformation_pane, self.deformed_pane, C["deformation"],
+                    C["deformation_image"]),
+            pn.pane.Markdown("### Non-expansiveness"),
+            figure(self.lipschitz_pane, C["lipschitz"], width=480),
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,86 @@
+"""Driving the app in Chromium: waiting for Bokeh, reading plot titles, moving sliders."""
+from __future__ import annotations
+
+import time
+
+IGNORED_CONSOLE = ("favicon",)
+
+
+def record_console(page) -> list:
+    messages: list = []
+    page.on("console", lambda m: messages.append(m))
+    page.on("pageerror", lambda e: messages.append(e))
+    return messages
+
+
+def console_errors(messages) -> list[str]:
+    out = []
+    for m in messages:
+        if isinstance(m, Exception) or not hasattr(m, "type"):
+            out.append(f"pageerror: {m}")
+        elif m.type == "error" and not any(s in m.text for s in IGNORED_CONSOLE):
+            out.append(m.text)
+    return out
+
+
+def open_page(page, url: str, timeout: float = 30_000, canvases: int = 1) -> None:
+    """Go to `url`, wait for Bokeh, no spinner and at least `canvases` canvases."""
+    page.goto(url)
+    page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=timeout)
+    if canvases:
+        page.locator("canvas").nth(canvases - 1).wait_for(timeout=timeout)
+    wait_idle(page, timeout)
+
+
+def wait_idle(page, timeout: float = 30_000) -> None:
+    page.wait_for_function("() => document.querySelectorAll('.pn-loading').length === 0", timeout=timeout)
+
+
+TITLES_JS = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      if (m.type === 'Figure' || (m.constructor && m.constructor.name === 'Figure')) {
+        if (m.title && m.title.text) out.push(m.title.text);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def plot_titles(page) -> list[str]:
+    return page.evaluate(TITLES_JS)
+
+
+def slider_handles(page):
+    return page.locator(".noUi-handle")
+
+
+def press_slider(page, index: int, key: str = "ArrowRight") -> None:
+    handle = slider_handles(page).nth(index)
+    handle.focus()
+    handle.press(key)
+
+
+def wait_for_titles_change(page, before: list[str], timeout: float = 15.0) -> list[str]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        now = plot_titles(page)
+        if now != before:
+            return now
+        time.sleep(0.02)
+    raise AssertionError(f"plot titles did not change from {before}")
+
+
+def wait_for_title(page, prefix: str, timeout: float = 15.0) -> str:
+    """Wait until some plot's title starts with `prefix`; returns it."""
+    deadline = time.time() + timeout
+    titles: list[str] = []
+    while time.time() < deadline:
+        titles = plot_titles(page)
+        for t in titles:
+            if t.startswith(prefix):
+                return t
+        time.sleep(0.05)
+    raise AssertionError(f"no plot title starts with {prefix!r}; titles: {titles}")
