@@ -17,8 +17,10 @@ CAPTIONS = {
     "deformation": "Relative distances between x and its deformation L_τ x, τ = s·τ0 with ‖∇τ0‖∞ = 1: pixels, "
                    "Fourier modulus, scattering. Look: the scattering distance stays low and grows linearly in s.",
     "deformation_image": "The deformed image L_τ x (cubic-spline warp of a smooth random displacement field).",
-    "lipschitz": "Histogram of ‖Sx − Sy‖·2^J / ‖x − y‖ over pairs of images (normalised filters). Look: the "
-                 "ratios stay left of the Littlewood–Paley bound (red line), up to a few % from the reflected border.",
+    "lipschitz": "Histogram of ‖Sx − Sy‖·2^J / ‖x − y‖ over pairs of images (normalised filters). Look: "
+                 "measured on the reflect-padded images the transform sees (orange), every ratio stays left of the "
+                 "Littlewood–Paley bound (red line); on the images alone (blue) a pair may pass it by a few %, "
+                 "because the padding counts a difference at the border twice.",
 }
 
 _CURVE_OPTS = {"frame_width": 420, "frame_height": 260, "tools": ["hover"], "toolbar": "below", "framewise": True,
@@ -78,16 +80,22 @@ def deformation_figure(curve: dict, s: float) -> hv.Overlay:
 
 def lipschitz_histogram(res: dict, bins: int = 20) -> hv.Overlay:
     ratios = np.asarray(res["ratio"], np.float64)
+    padded = np.asarray(res["ratio_padded"], np.float64)
     bound = float(res["bound"])
-    hi = max(bound, float(ratios.max())) * 1.05
-    counts, edges = np.histogram(ratios, bins=bins, range=(0, hi))
+    hi = max(bound, float(ratios.max()), float(padded.max())) * 1.05
+    edges = np.linspace(0, hi, bins + 1)
     xd = hv.Dimension("lip_ratio", label="‖Sx − Sy‖·2^J / ‖x − y‖")
-    hist = hv.Histogram((edges, counts), kdims=[xd], vdims=[hv.Dimension("lip_count", label="number of pairs")]).opts(
-        color="#1f77b4", **_CURVE_OPTS)
+    yd = hv.Dimension("lip_count", label="number of pairs")
+    image_hist = hv.Histogram((edges, np.histogram(ratios, edges)[0]), kdims=[xd], vdims=[yd],
+                              label="‖x − y‖ on the images").opts(color="#1f77b4", alpha=0.6, **_CURVE_OPTS)
+    padded_hist = hv.Histogram((edges, np.histogram(padded, edges)[0]), kdims=[xd], vdims=[yd],
+                               label="on the padded images").opts(color="#ff7f0e", alpha=0.6)
     line = hv.VLine(bound).opts(color="red", line_width=2)
-    label = hv.Text(bound, max(counts.max(), 1) * 0.9, f" bound max A = {bound:.3f}", halign="right").opts(
-        color="red")
-    return (hist * line * label).opts(title=f"Lipschitz ratios over {len(ratios)} pairs (max {ratios.max():.3f})")
+    top = max(np.histogram(ratios, edges)[0].max(), np.histogram(padded, edges)[0].max(), 1)
+    label = hv.Text(bound, top * 0.9, f" bound max A = {bound:.3f}", halign="right").opts(color="red")
+    return (image_hist * padded_hist * line * label).opts(
+        title=f"Lipschitz ratios over {len(ratios)} pairs (max {padded.max():.3f} padded, {ratios.max():.3f} image)",
+        legend_position="top_left")
 
 
 def small_image(x, title: str, size: int = 220) -> hv.Image:
