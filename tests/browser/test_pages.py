@@ -149,3 +149,25 @@ def test_no_server_errors_on_every_page(page, server_url):
         open_page(page, f"{server_url}?page={spec.slug}", canvases=0 if spec.slug == "home" else 1)
         assert page.locator(".alert-danger").count() == 0 or not page.locator(".alert-danger").first.is_visible()
         assert console_errors(messages) == [], spec.slug
+
+
+def test_a_long_job_does_not_block_other_sessions(page, context, server_url):
+    """One visitor runs a long reconstruction; another visitor's slider still answers meanwhile."""
+    page.set_default_timeout(60_000)
+    open_page(page, server_url + "?page=reconstruction", canvases=3)
+    page.get_by_role("button", name="64").first.click()
+    slider(page, "Evaluations").focus()
+    slider(page, "Evaluations").press("End")  # 500 evaluations at 64×64: tens of seconds here
+    page.get_by_role("button", name="Reconstruct").click()
+    wait_for_title(page, "order ≤ 2, J=3: ", timeout=60)  # running, progress shown
+
+    other = context.browser.new_context(viewport={"width": 1500, "height": 2200}).new_page()
+    open_page(other, server_url + "?page=wavelets", canvases=6)
+    handle = slider(other, "θ index")
+    handle.focus()
+    handle.press("ArrowRight")
+    wait_for_title(other, "|ψ|, j=0, θ=22.5°", timeout=10)
+    still_running = [t for t in plot_titles(page) if t.startswith("order ≤ 2, J=3")]
+    assert still_running and "done" not in still_running[0], still_running  # it was concurrent
+    page.get_by_role("button", name="Stop").click()
+    wait_for_title(page, "order ≤ 2, J=3, stopped", timeout=60)
