@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=20, help="key presses per page (after one warm-up)")
     parser.add_argument("--size", type=int, default=128, help="image size on the scattering page")
+    parser.add_argument("--pages", nargs="+", default=[p[0] for p in PAGES], choices=[p[0] for p in PAGES],
+                        help="pages to measure (default: all)")
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -101,8 +103,11 @@ def main(argv=None) -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
+            page.set_default_timeout(90_000)  # a first render can be slow on a loaded machine
             print(f"{'page':<12} {'first render':>12} {'n':>3} {'median':>8} {'p90':>8} {'max':>8}   (ms)")
             for slug, label, prefixes, setup in PAGES:
+                if slug not in args.pages:
+                    continue
                 first, lat = measure_page(page, url, slug, label, prefixes, setup, args.presses, args.size)
                 if not lat:
                     print(f"{slug:<12} {first * 1000:>12.0f}   no measurement")

@@ -18,6 +18,8 @@ from explorer.config import DATA_ENV
 COMMANDS = [
     "explorer.data_cli",
     "explorer.features_cli",
+    "explorer.train_cli",
+    "explorer.runs_cli",
 ]
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.

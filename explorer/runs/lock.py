@@ -1,0 +1,161 @@
+"""One writer per run: a lock file created exclusively (O_EXCL), holding the writer's pid and host.
+
+A lock whose process is gone (same host, pid not alive) is stale: the next writer takes it over.
+A lock from another host cannot be checked from here; the message says how to clear it by hand.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+from .errors import RunLockedError
+
+LOCK_NAME = "lock"
+# A lock file still empty after this long belongs to a writer that died while creating it.
+_EMPTY_LOCK_GRACE_S = 30.0
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def read_lock(path: Path) -> dict | None:
+    """The holder {pid, host, since} of a lock file, {} if it is empty or unreadable (being
+    written), None if there is no lock."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def lock_is_live(path: Path) -> bool:
+    """Whether a lock file exists and its holder may still be running."""
+    holder = read_lock(path)
+    if holder is None:
+        return False
+    return not _is_stale(Path(path), holder)
+
+
+def _is_stale(path: Path, holder: dict) -> bool:
+    if not holder:
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return True
+        return age > _EMPTY_LOCK_GRACE_S
+    if holder.get("host") != _host():
+        return False  # cannot tell: assume it is alive
+    pid = holder.get("pid")
+    return not isinstance(pid, int) or not _pid_alive(pid)
+
+
+def describe(holder: dict) -> str:
+    if not holder:
+        return "a job that is starting"
+    return (f"pid {holder.get('pid')} on host {holder.get('host')} since "
+            f"{holder.get('since', '?')}")
+
+
+def _locked_error(run_id: str, path: Path, holder: dict) -> RunLockedError:
+    return RunLockedError(
+        f"run {run_id} is being written by {describe(holder)}; wait for that job to finish. "
+        f"If it is gone (another host, a crashed machine), delete {path} and run again.")
+
+
+def raise_if_locked(folder: Path) -> None:
+    """RunLockedError if a live job holds the run in ``folder`` (a quick check before a long
+    start-up; the lock itself is what settles a race)."""
+    path = Path(folder) / LOCK_NAME
+    holder = read_lock(path)
+    if holder is not None and not _is_stale(path, holder):
+        raise _locked_error(Path(folder).name, path, holder)
+
+
+class RunLock:
+    """Context manager holding ``<run>/lock`` while a job writes the run."""
+
+    def __init__(self, folder: Path, run_id: str):
+        self.path = Path(folder) / LOCK_NAME
+        self.run_id = run_id
+        self.token = uuid.uuid4().hex
+        self.held = False
+
+    def acquire(self) -> None:
+        for _ in range(3):
+            if self._try_create():
+                self.held = True
+                return
+            holder = read_lock(self.path)
+            if holder is None:
+                continue  # released meanwhile: try again
+            if not _is_stale(self.path, holder):
+                raise _locked_error(self.run_id, self.path, holder)
+            self._break_stale(holder)
+        raise RunLockedError(f"could not lock run {self.run_id}: {self.path} keeps changing; "
+                             f"another job is starting on it.")
+
+    def _try_create(self) -> bool:
+        holder = {"pid": os.getpid(), "host": _host(), "token": self.token,
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(holder, f)
+        return True
+
+    def _break_stale(self, holder: dict) -> None:
+        """Remove a stale lock, unless another job replaced it since we read it: the lock is
+        first renamed aside (atomic), and put back if what was moved is not what we judged."""
+        aside = self.path.with_name(f".{LOCK_NAME}.stale-{self.token}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        if read_lock(aside) == holder:
+            aside.unlink(missing_ok=True)
+            return
+        try:  # we moved a fresh lock: give it back (fails only if a third job locked meanwhile)
+            os.link(aside, self.path)
+        except OSError:
+            pass
+        aside.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        holder = read_lock(self.path)
+        if holder and holder.get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,418 @@
+"""The run store: one folder per training run, named by a hash of its full configuration.
+
+    <store>/runs/<model>-<sha256 of the canonical config, 12 hex>/
+        config.json              the full configuration (model, schedule, seed, epochs, data...)
+        metrics.json             one record per finished epoch
+        provenance.json          package versions, git commit, device, host, wall time, sessions
+        weights.safetensors      the model's weights after the last finished epoch
+        checkpoint.safetensors   everything a resume needs (weights, optimizer, scheduler, RNG),
+                                 in one file so that it is always self-consistent
+        lock                     present while a job writes the run (pid, host)
+
+Every file is replaced atomically (`files.replace_files`): a reader never sees half a file, and
+a failure mid-write (full disk, kill) leaves the previous checkpoint as it was. No pickle
+anywhere: tensors in safetensors, everything else in JSON.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from explorer.atomic import atomic_directory
+from explorer.config import store_dir
+
+from . import files
+from . import lock as locks
+from .errors import DISK_FULL, RunCorruptError, RunLockedError, RunNotFoundError, StoreWriteError
+from .provenance import now
+from .serialize import flatten, unflatten
+
+CONFIG, METRICS, PROVENANCE = "config.json", "metrics.json", "provenance.json"
+WEIGHTS, CHECKPOINT = "weights.safetensors", "checkpoint.safetensors"
+FORMAT = "1"
+STATUSES = ("complete", "partial", "running", "corrupt")
+_ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")
+
+
+def canonical_json(config: dict) -> str:
+    """The configuration as sorted, compact JSON: equal configurations give equal text."""
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"a run configuration must be plain JSON data ({exc})") from None
+
+
+def run_id(config: dict) -> str:
+    """``<model>-<first 12 hex of sha256(canonical JSON)>``: the same full configuration (schedule,
+    seed, epochs, dataset, subset included) always maps to the same run."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a run configuration must be a dict, got {type(config).__name__}")  # noqa: TRY004
+    model = str(config.get("model", "run")).lower()
+    model = re.sub(r"[^a-z0-9_]", "_", model) or "run"
+    digest = hashlib.sha256(canonical_json(config).encode()).hexdigest()[:12]
+    return f"{model}-{digest}"
+
+
+class Checkpoint(NamedTuple):
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict
+    epoch: int  # number of finished epochs
+    metrics: list[dict]
+    training_state: dict  # scheduler step, grad scaler, RNG states
+
+
+@dataclass
+class RunInfo:
+    """What a listing knows of a run, read without loading any tensor."""
+    id: str
+    path: Path
+    status: str  # one of STATUSES
+    config: dict | None = None
+    metrics: list[dict] | None = None
+    error: str | None = None  # why a run is corrupt (or a note on a partial one)
+    epochs_done: int = 0
+    epochs: int | None = None
+    accuracy: float | None = None  # test accuracy of the last finished epoch
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> str | None:
+        return self.config.get("model") if self.config else None
+
+
+class Run:
+    """One run folder. Reads are lazy; writes take the run's lock (re-entrant within this object)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+        self._lock = locks.RunLock(self.path, self.id)
+        self._lock_depth = 0
+        self._session_started: float | None = None  # time.monotonic() when this session began
+        self._session_base = 0.0  # wall seconds of the earlier sessions
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r})"
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        return self._read_json(CONFIG)
+
+    @property
+    def metrics(self) -> list[dict]:
+        if not (self.path / METRICS).exists():
+            return []
+        metrics = self._read_json(METRICS)
+        if not isinstance(metrics, list):
+            raise self._corrupt(f"{METRICS} is not a list")
+        return metrics
+
+    @property
+    def provenance(self) -> dict:
+        if not (self.path / PROVENANCE).exists():
+            return {}
+        return self._read_json(PROVENANCE)
+
+    @property
+    def status(self) -> str:
+        return inspect_run(self.path).status
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    def _read_json(self, name: str):
+        try:
+            return files.read_json(self.path / name)
+        except FileNotFoundError:
+            if not self.path.is_dir():
+                raise RunNotFoundError(f"run {self.id} does not exist in {self.path.parent}") from None
+            raise self._corrupt(f"{name} is missing") from None
+        except (OSError, ValueError) as exc:
+            raise self._corrupt(f"{name} is damaged ({exc})") from None
+
+    def _corrupt(self, what: str) -> RunCorruptError:
+        return RunCorruptError(
+            f"run {self.id} is damaged: {what}. Delete it with `explorer runs delete {self.id}` "
+            f"and train it again (its folder: {self.path}).")
+
+    def load_weights(self) -> dict[str, torch.Tensor]:
+        """The model's state dict after the last finished epoch (CPU tensors)."""
+        from safetensors.torch import load_file
+
+        path = self.path / WEIGHTS
+        if not path.exists():
+            _ = self.config  # a missing or damaged run says so first
+            raise RunNotFoundError(
+                f"run {self.id} has no weights yet: no epoch has finished. Resume it with "
+                f"`explorer train ... --resume`, or delete it with `explorer runs delete {self.id}`.")
+        try:
+            files.safetensors_metadata(path)
+            return load_file(path)
+        except Exception as exc:  # noqa: BLE001 (safetensors raises its own type on damage)
+            raise self._corrupt(f"{WEIGHTS} is unreadable ({exc})") from None
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        """The state saved at the end of the last finished epoch, None when there is none."""
+        from safetensors.torch import load_file
+
+        path = self.path / CHECKPOINT
+        if not path.exists():
+            return None
+        try:
+            meta = files.safetensors_metadata(path)
+            tensors = load_file(path)
+            state = unflatten(json.loads(meta["state"]), tensors)
+            return Checkpoint(state["model"], state["optimizer"], int(meta["epoch"]),
+                              json.loads(meta["metrics"]), state.get("training") or {})
+        except Exception as exc:  # noqa: BLE001 (safetensors, JSON, missing keys)
+            raise RunCorruptError(
+                f"run {self.id} cannot be resumed: {CHECKPOINT} is damaged ({exc}). Delete it with "
+                f"`explorer runs delete {self.id}` and train it again (its folder: {self.path}).") from None
+
+    def build_model(self, device=None) -> torch.nn.Module:
+        """The network rebuilt from the configuration, with the saved weights, in eval mode."""
+        from explorer.nets import build_model
+
+        config = self.config
+        model = build_model(config["model"], **config["model_config"])
+        try:
+            model.load_state_dict(self.load_weights())
+        except RuntimeError as exc:  # keys or shapes that do not match the configuration
+            raise self._corrupt(f"{WEIGHTS} does not match the configuration ({exc})") from None
+        return model.to(device or "cpu").eval()
+
+    # -- writing ----------------------------------------------------------------------------
+    def lock(self) -> Run:
+        """``with run.lock(): ...`` holds the run's lock; a second job gets RunLockedError."""
+        return self
+
+    def __enter__(self) -> Run:
+        if self._lock_depth == 0:
+            self._lock.acquire()
+        self._lock_depth += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock_depth -= 1
+        if self._lock_depth == 0:
+            self._lock.release()
+
+    def begin_session(self, session: dict) -> None:
+        """Record a training session (device, versions, commit) in the provenance."""
+        with self:
+            provenance = self.provenance
+            provenance.setdefault("sessions", []).append(session)
+            self._session_started = time.monotonic()
+            self._session_base = float(provenance.get("wall_seconds", 0.0))
+            self._write({PROVENANCE: files.json_bytes(provenance)}, "the provenance")
+
+    def save_checkpoint(self, model_state: dict, optimizer_state: dict, epoch: int,
+                        metrics: list[dict], *, training_state: dict | None = None) -> None:
+        """Save the end of epoch ``epoch`` (1-based count of finished epochs): weights, resume
+        state, metrics and provenance, all replaced together or not at all."""
+        from safetensors.torch import save
+
+        if len(metrics) != epoch:
+            raise ValueError(f"metrics hold {len(metrics)} epochs, the checkpoint is at epoch {epoch}")
+        tensors: dict[str, torch.Tensor] = {}
+        tree = flatten({"model": dict(model_state), "optimizer": optimizer_state,
+                        "training": training_state or {}}, tensors, "s")
+        header = {"format": FORMAT, "run_id": self.id, "epoch": str(epoch),
+                  "state": json.dumps(tree), "metrics": json.dumps(metrics)}
+        weights = {k: v.detach().to("cpu").contiguous().clone() for k, v in model_state.items()}
+        with self:
+            provenance = self.provenance
+            provenance.update(epochs_done=epoch, updated_at=now(), complete=False)
+            if self._session_started is not None:
+                provenance["wall_seconds"] = round(
+                    self._session_base + time.monotonic() - self._session_started, 3)
+            self._write({
+                CHECKPOINT: save(tensors, metadata=header),
+                WEIGHTS: save(weights, metadata={"format": FORMAT, "run_id": self.id,
+                                                 "epoch": str(epoch)}),
+                METRICS: files.json_bytes(metrics),
+                PROVENANCE: files.json_bytes(provenance),
+            }, f"the checkpoint of epoch {epoch}")
+
+    def mark_complete(self) -> None:
+        with self:
+            provenance = self.provenance
+            provenance.update(complete=True, finished_at=now())
+            self._write({PROVENANCE: files.json_bytes(provenance)}, "the provenance")
+
+    def _write(self, contents: dict[str, bytes], what: str) -> None:
+        try:
+            files.replace_files({self.path / name: data for name, data in contents.items()})
+        except OSError as exc:
+            try:
+                epoch = len(self.metrics)
+            except (OSError, ValueError):
+                epoch = 0
+            kept = (f"the previous checkpoint (epoch {epoch}) is intact" if epoch
+                    else "nothing in the store changed")
+            cause = ("no space left on device" if exc.errno in DISK_FULL
+                     else f"{exc.strerror or exc}")
+            raise StoreWriteError(exc.errno, f"could not write {what} of run {self.id} in "
+                                  f"{self.path} ({cause}); {kept}. Free some space or fix the "
+                                  f"folder, then run again with --resume.") from exc
+
+
+def inspect_run(path: Path) -> RunInfo:
+    """A run's status and summary from its files; never raises (damage becomes "corrupt")."""
+    path = Path(path)
+    info = RunInfo(id=path.name, path=path, status="partial")
+    try:
+        return _inspect(path, info)
+    except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
+        info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
+        return info
+
+
+def _inspect(path: Path, info: RunInfo) -> RunInfo:
+    def corrupt(why: str) -> RunInfo:
+        info.status, info.error = "corrupt", why
+        return info
+
+    try:
+        config = files.read_json(path / CONFIG)
+    except FileNotFoundError:
+        return corrupt(f"{CONFIG} is missing")
+    except (OSError, ValueError) as exc:
+        return corrupt(f"{CONFIG} is damaged ({exc})")
+    if not isinstance(config, dict):
+        return corrupt(f"{CONFIG} is not a JSON object")
+    info.config = config
+    info.epochs = config.get("epochs")
+    if run_id(config) != path.name:
+        return corrupt(f"{CONFIG} does not match the run id (edited by hand?)")
+    try:
+        metrics = files.read_json(path / METRICS) if (path / METRICS).exists() else []
+    except (OSError, ValueError) as exc:
+        return corrupt(f"{METRICS} is damaged ({exc})")
+    if not isinstance(metrics, list):
+        return corrupt(f"{METRICS} is not a list")
+    info.metrics, info.epochs_done = metrics, len(metrics)
+    if metrics and isinstance(metrics[-1], dict):
+        info.accuracy = metrics[-1].get("test_acc")
+    try:
+        provenance = files.read_json(path / PROVENANCE) if (path / PROVENANCE).exists() else {}
+    except (OSError, ValueError) as exc:
+        return corrupt(f"{PROVENANCE} is damaged ({exc})")
+    info.provenance = provenance if isinstance(provenance, dict) else {}
+    if metrics:
+        for name in (WEIGHTS, CHECKPOINT):
+            if not (path / name).exists():
+                return corrupt(f"{name} is missing")
+            try:
+                files.safetensors_metadata(path / name)
+            except (OSError, ValueError) as exc:
+                return corrupt(str(exc))
+    if locks.lock_is_live(path / locks.LOCK_NAME):
+        info.status = "running"
+    elif info.provenance.get("complete") and len(metrics) == info.epochs:
+        info.status = "complete"
+    else:
+        info.status = "partial"
+    return info
+
+
+class RunStore:
+    """The runs under ``root`` (default ``<store>/runs``, the store from EXPLORER_STORE)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root).expanduser() if root is not None else store_dir() / "runs"
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    run_id = staticmethod(run_id)
+
+    def path(self, run_id: str) -> Path:
+        if not isinstance(run_id, str) or not _ID.match(run_id):
+            raise RunNotFoundError(f"{run_id!r} is not a run id (they look like cnn13-0123456789ab); "
+                                   f"`explorer runs list` shows them.")
+        return self.root / run_id
+
+    def create_or_open(self, config: dict) -> Run:
+        """The run of this configuration, created (config.json, empty metrics) if new."""
+        identifier = run_id(config)
+        folder = self.root / identifier
+        if not folder.is_dir():
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with atomic_directory(folder) as tmp:
+                    (tmp / CONFIG).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+                    (tmp / METRICS).write_text("[]\n")
+                    (tmp / PROVENANCE).write_text(json.dumps({"created_at": now()}) + "\n")
+            except OSError as exc:
+                cause = "no space left on device" if exc.errno in DISK_FULL else str(exc)
+                raise StoreWriteError(exc.errno, f"could not create run {identifier} in "
+                                      f"{self.root} ({cause}); nothing in the store changed.") from exc
+        run = Run(folder)
+        if run.config != json.loads(canonical_json(config)):
+            raise run._corrupt(f"{CONFIG} does not match the run id")
+        return run
+
+    def resolve(self, run_id_or_prefix: str) -> str:
+        """The full id of a run from its id or a unique prefix of it."""
+        if (self.root / run_id_or_prefix).is_dir() and _ID.match(run_id_or_prefix):
+            return run_id_or_prefix
+        matches = [p.name for p in self._folders() if p.name.startswith(run_id_or_prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFoundError(f"no run {run_id_or_prefix!r} in {self.root}; "
+                                   f"`explorer runs list` shows the runs.")
+        raise RunNotFoundError(f"{run_id_or_prefix!r} matches {len(matches)} runs "
+                               f"({', '.join(sorted(matches)[:4])}…); give more of the id.")
+
+    def load(self, run_id: str) -> Run:
+        folder = self.path(self.resolve(run_id))
+        run = Run(folder)
+        _ = run.config  # raises RunCorruptError now rather than later
+        return run
+
+    def info(self, run_id: str) -> RunInfo:
+        return inspect_run(self.path(self.resolve(run_id)))
+
+    def list(self) -> list[RunInfo]:
+        """Every run, most recently changed first; damaged ones with status "corrupt"."""
+        infos = [inspect_run(p) for p in self._folders()]
+        return sorted(infos, key=lambda i: _mtime(i.path), reverse=True)
+
+    def delete(self, run_id: str, force: bool = False) -> None:
+        """Delete a run (refused while a live job writes it, unless ``force``). The folder is first
+        renamed to a hidden name, so a listing never shows a half-deleted run."""
+        folder = self.path(self.resolve(run_id))
+        lock_path = folder / locks.LOCK_NAME
+        if not force and locks.lock_is_live(lock_path):
+            raise RunLockedError(f"run {folder.name} is being written by "
+                                 f"{locks.describe(locks.read_lock(lock_path) or {})}; stop that "
+                                 f"job first.")
+        trash = self.root / f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _folders(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return max((p.stat().st_mtime for p in path.iterdir()), default=path.stat().st_mtime)
+    except OSError:
+        return 0.0

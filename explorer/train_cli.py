@@ -1,0 +1,119 @@
+"""``explorer train cnn13|sle``: train a network into the run store, with a progress bar,
+one line per epoch and a checkpoint each epoch (``--resume`` continues a killed run)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from explorer.cli import add_data_option
+
+SCHEDULE_HELP = ("paper (SGD lr 0.25 halved every 10k steps, wd 2e-4, 310 epochs), quick (one-cycle "
+                 "lr 0.15, wd 5e-4, 30 epochs) or sle (one-cycle lr 0.05, 30 epochs); default: quick "
+                 "for cnn13, sle for sle")
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="DIR", default=None,
+                        help="run and feature store (overrides EXPLORER_STORE)")
+
+
+def apply_store_option(args) -> None:
+    if getattr(args, "store", None):
+        from explorer.config import STORE_ENV
+
+        os.environ[STORE_ENV] = str(args.store)
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train CNN13 or Scattering+SLE into the run store",
+        description="Train a network on CIFAR-10 (or the tiny synthetic set) into the run store. "
+        "The run's folder is named by a hash of its full configuration; an identical "
+        "configuration reuses it (a complete run is not trained again).")
+    models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
+
+    cnn = models.add_parser(
+        "cnn13", help="the 13-layer regular-boundary CNN (science.md §3)",
+        description="Train the 13-layer CNN of Oyallon (CVPR 2017): width K, non-linearity ρ in "
+        "its 12 inner layers.")
+    cnn.add_argument("--width", "-K", type=int, default=32, help="width K (default 32)")
+    cnn.add_argument("--rho", default="relu",
+                     help="inner non-linearity: relu, relu_k (ReLU on ⌊αK⌋ channels) or sign_sqrt "
+                     "(sign(x)(√|x|+0.1)); default relu")
+    cnn.add_argument("--alpha", type=float, default=None,
+                     help="for --rho relu_k: fraction k/K of channels with a ReLU, in [0, 1]")
+    cnn.add_argument("--dropout", type=float, default=0.4, help="dropout rate (default 0.4)")
+    _add_common(cnn)
+
+    sle = models.add_parser(
+        "sle", help="scattering + Shared Local Encoder (science.md §4)",
+        description="Train Scattering (J, L) + Shared Local Encoder on stored scattering features "
+        "(computed once with a progress bar if missing, then reused).")
+    sle.add_argument("--J", type=int, default=2, help="scattering scale J (default 2)")
+    sle.add_argument("--L", type=int, default=8, help="number of angles L (default 8)")
+    sle.add_argument("--widths", type=int, nargs="+", default=[512, 512], metavar="W",
+                     help="widths of the 1×1 encoder layers (default 512 512)")
+    _add_common(sle)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    add_data_option(parser)
+    add_store_option(parser)
+    parser.add_argument("--dataset", default="cifar10",
+                        help="cifar10 (default) or synthetic (512 noisy stripes, 2 classes: a smoke test)")
+    parser.add_argument("--schedule", default=None, help=SCHEDULE_HELP)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the schedule's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the schedule's (128)")
+    parser.add_argument("--lr", type=float, default=None, help="override the schedule's peak lr")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--subset", type=int, default=None, metavar="N",
+                        help="train on a balanced subset of N images (N/classes per class)")
+    parser.add_argument("--subset-seed", type=int, default=1, help="seed of --subset (default 1)")
+    parser.add_argument("--limit-train", type=int, default=None, metavar="N",
+                        help="train on the first N images only (quick runs)")
+    parser.add_argument("--limit-test", type=int, default=None, metavar="N",
+                        help="evaluate on the first N test images only (quick runs)")
+    parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a run that stopped before its last epoch")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (epoch lines are still printed)")
+    parser.set_defaults(func=_train)
+
+
+def config_from_args(args) -> dict:
+    from explorer.training import make_config
+
+    if args.model == "cnn13":
+        model_config = {"width": args.width, "rho": args.rho, "alpha": args.alpha,
+                        "dropout": args.dropout}
+    else:
+        model_config = {"J": args.J, "L": args.L, "widths": args.widths}
+    subset = {"n": args.subset, "seed": args.subset_seed} if args.subset is not None else None
+    augment = {"flip": False} if args.no_flip else None
+    return make_config(args.model, schedule=args.schedule, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       dataset=args.dataset, subset=subset, limit_train=args.limit_train,
+                       limit_test=args.limit_test, augment=augment, **model_config)
+
+
+def _train(args) -> None:
+    apply_store_option(args)
+    config = config_from_args(args)  # validates before torch sees any data
+
+    from explorer.runs import RunStore
+    from explorer.training import train
+
+    store = RunStore()
+    on_epoch = None
+    if args.no_progress:  # no bar, but still one line per epoch (for logs)
+        from explorer.training.trainer import format_epoch
+
+        def on_epoch(record):
+            print(format_epoch(record, config["epochs"]), flush=True)
+
+    run = train(config, store=store, resume=args.resume, progress=not args.no_progress,
+                on_epoch=on_epoch, device=args.device)
+    last = run.metrics[-1]
+    print(f"{run.id}: test accuracy {last['test_acc']:.2%} after {last['epoch']} epochs ({run.path})")

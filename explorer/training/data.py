@@ -1,0 +1,157 @@
+"""Training data, held on the device when it fits, served in shuffled batches.
+
+Images stay uint8 until a batch is taken (4× less memory; CIFAR-10's training set is 150 MB).
+The SLE reads scattering features stored once by `explorer.features` (memory-mapped,
+3.1 GB for CIFAR-10's training set at J=2); they are copied to the device when they fit, and
+otherwise read batch by batch from the memory map.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from explorer.data import balanced_subset_indices
+
+DATASETS = ("cifar10", "synthetic")
+NUM_CLASSES = {"cifar10": 10, "synthetic": 2}
+# Fraction of the free memory (device or RAM) a dataset may take to be held there whole.
+_FIT_FRACTION = 0.5
+
+
+class Split(NamedTuple):
+    x: np.ndarray  # uint8 images (N, 3, H, W) or float features (N, 3, P, h, w), maybe memory-mapped
+    y: np.ndarray  # int64 labels (N,)
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+def synthetic_images(split: str, n: int | None = None) -> Split:
+    """A tiny two-class set for smoke tests and quick demos: noisy stripes, vertical (class 0) or
+    horizontal (class 1), random period, phase and colour. 512 training, 256 test images."""
+    size = {"train": 512, "test": 256}[split] if n is None else n
+    rng = np.random.default_rng({"train": 0, "test": 1}[split])
+    labels = np.arange(size) % 2
+    rng.shuffle(labels)
+    coords = np.arange(32, dtype=np.float32)
+    period = rng.uniform(4, 8, size)[:, None]
+    phase = rng.uniform(0, 2 * np.pi, size)[:, None]
+    wave = 0.5 + 0.5 * np.sin(2 * np.pi * coords[None] / period + phase)  # (N, 32)
+    stripes = np.where(labels[:, None, None] == 0, wave[:, None, :], wave[:, :, None])
+    colour = rng.uniform(0.3, 1.0, (size, 3, 1, 1))
+    images = colour * stripes[:, None] * 255 + rng.normal(0, 40, (size, 3, 32, 32))
+    return Split(np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64))
+
+
+def load_images(dataset: str, split: str) -> Split:
+    if dataset == "synthetic":
+        return synthetic_images(split)
+    if dataset == "cifar10":
+        from explorer.data import load_cifar10
+
+        data = load_cifar10(split)
+        return Split(data.images, data.labels)
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+
+
+def load_scattering(dataset: str, split: str, J: int, L: int, device, progress: bool) -> Split:
+    """Scattering features: stored ones for CIFAR-10 (computed once if missing), computed in
+    memory for the synthetic set (too small to be worth storing)."""
+    if dataset == "cifar10":
+        from explorer.data import load_cifar10
+        from explorer.features import FeatureConfig, compute_features
+
+        features, _ = compute_features(FeatureConfig(dataset, split, J, L), device=device,
+                                       progress=progress)
+        return Split(features, load_cifar10(split).labels)
+    images = load_images(dataset, split)
+    from explorer.scattering import Scattering2D
+
+    scattering = Scattering2D(J, images.x.shape[-2:], L)
+    with torch.no_grad():
+        x = torch.from_numpy(images.x).to(device).float().div_(255)
+        features = scattering(x).cpu().numpy()
+    return Split(features, images.y)
+
+
+def select(split: Split, subset: dict | None, limit: int | None) -> Split:
+    """The balanced subset (science.md §4: n/classes per class, authors' permutation), then the
+    first ``limit`` samples. A plain prefix stays a view of a memory map (nothing is read)."""
+    x, y = split
+    if subset is not None:
+        index = balanced_subset_indices(y, subset["n"], subset["seed"])
+        x, y = x[index], y[index]
+    if limit is not None:
+        if limit > len(y):
+            raise ValueError(f"limit of {limit} samples, but the split has only {len(y)}")
+        x, y = x[:limit], y[:limit]
+    return Split(x, y)
+
+
+# --- on the device ---------------------------------------------------------------------------
+
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+class DeviceData:
+    """A split ready for training: on ``device`` when it fits, else in host memory (or its memory
+    map) with each batch copied over. ``batch`` returns float inputs (images scaled to [0, 1])."""
+
+    def __init__(self, split: Split, device: torch.device):
+        self.device = torch.device(device)
+        self.images = split.x.dtype == np.uint8
+        self.y = torch.from_numpy(np.asarray(split.y, dtype=np.int64)).to(self.device)
+        nbytes = split.x.size * split.x.itemsize
+        if nbytes <= _FIT_FRACTION * _free_bytes(self.device):
+            x = np.ascontiguousarray(split.x)
+            if not x.flags.writeable:  # a read-only memory map: torch wants memory of its own
+                x = x.copy()
+            self.x = torch.from_numpy(x).to(self.device)
+        else:
+            self.x = split.x  # numpy (memory map): read batch by batch
+        self.nbytes = nbytes
+
+    @property
+    def on_device(self) -> bool:
+        """Whether the whole split is held on the training device."""
+        return isinstance(self.x, torch.Tensor)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels of the samples ``index`` (int64, on any device)."""
+        if isinstance(self.x, torch.Tensor):
+            index = index.to(self.device)
+            x = self.x.index_select(0, index)
+        else:
+            index = index.cpu().sort().values  # reading a memory map in order is faster
+            x = torch.from_numpy(self.x[index.numpy()]).to(self.device)
+            index = index.to(self.device)
+        y = self.y.index_select(0, index)
+        return (x.float().div_(255) if self.images else x.float()), y
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches in the order of a permutation drawn from ``generator`` (a CPU generator, so
+        the order is the same on every device), or in dataset order without one."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        if isinstance(self.x, torch.Tensor):
+            # One copy per epoch: a copy from pageable host memory per batch would make the host
+            # wait for the GPU at every step.
+            order = order.to(self.device)
+        for start in range(0, n, batch_size):
+            yield self.batch(order[start:start + batch_size])
+
+    def steps(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)

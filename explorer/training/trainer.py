@@ -1,0 +1,299 @@
+"""The training loop: seeded, resumable, on CUDA when present (mixed precision), else the CPU.
+
+`train(config)` → the finished `Run` in the run store. Each epoch trains on shuffled, augmented
+batches, evaluates on the test split and saves a checkpoint (weights, optimizer, step count, RNG
+states), so a killed run continues with ``resume=True`` exactly where it stopped: on the CPU a
+resumed run reproduces the uninterrupted one bit for bit.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from explorer.config import default_device
+from explorer.nets import build_model
+from explorer.runs import Run, RunExistsError, RunStore, inspect_run
+from explorer.runs.lock import raise_if_locked
+from explorer.runs.provenance import session
+
+from . import augment as aug
+from .config import normalise_config
+from .data import DeviceData, load_images, load_scattering, select
+from .schedules import lr_at
+
+EVAL_BATCH = 1000
+
+
+def resolve_device(device=None) -> torch.device:
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but PyTorch sees no usable GPU; use --device cpu.")
+    return device
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision on CUDA only: bfloat16 where supported (same range as float32, so no loss
+    scaling; ρ = sign·√|x| stays finite), float16 with a GradScaler on older GPUs."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def load_data(config: dict, split: str, device: torch.device, progress: bool = False) -> DeviceData:
+    """The split a run trains or evaluates on, on ``device`` when it fits (subset and limits
+    applied): images for CNN13, stored scattering features for the SLE."""
+    config = normalise_config(config)
+    dataset = config["dataset"]
+    if config["model"] == "sle":
+        mc = config["model_config"]
+        source = load_scattering(dataset, split, mc["J"], mc["L"], device, progress)
+    else:
+        source = load_images(dataset, split)
+    if split == "train":
+        source = select(source, config["subset"], config["limit_train"])
+    else:
+        source = select(source, None, config["limit_test"])
+    return DeviceData(source, device)
+
+
+def _augmenter(config: dict, model) -> Callable:
+    a = config["augment"]
+    if config["model"] == "sle":
+        if not a["flip"]:
+            return lambda x, g: x
+        device = next(model.parameters()).device
+        permutation = aug.flip_permutation(model.paths, model.L).to(device)
+        return lambda x, g: aug.random_flip_features(x, permutation, g)
+    if not a["flip"] and not a["crop_padding"]:
+        return lambda x, g: x
+    return lambda x, g: aug.random_crop_flip(x, a["crop_padding"], a["flip"], g, a["padding_mode"])
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int = EVAL_BATCH
+             ) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in [0, 1]) of ``model`` in inference mode on ``data``."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=data.device)
+    correct = torch.zeros((), device=data.device, dtype=torch.long)
+    try:
+        with _autocast(data.device, amp_dtype(data.device)):
+            for x, y in data.batches(batch_size):
+                logits = model(_layout(x, model)).float()
+                loss += F.cross_entropy(logits, y, reduction="sum")
+                correct += (logits.argmax(1) == y).sum()
+    finally:
+        model.train(was_training)
+    return loss.item() / len(data), correct.item() / len(data)
+
+
+def evaluate_run(run: Run, model: torch.nn.Module | None = None, split: str = "test",
+                 device=None) -> tuple[float, float]:
+    """Evaluate a stored run's network, or a modified copy of it (``model``, e.g. W₁ thresholded),
+    on the run's own data: (loss, accuracy)."""
+    device = resolve_device(device)
+    model = (model if model is not None else run.build_model()).to(device)
+    return evaluate(model, load_data(run.config, split, device))
+
+
+def _layout(x: torch.Tensor, model) -> torch.Tensor:
+    # channels_last images: the layout tensor-core convolutions want (CUDA only, see _prepare)
+    if x.is_cuda and x.ndim == 4 and getattr(model, "_channels_last", False):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # CPU and every CUDA device
+
+
+def _rng_state(device: torch.device, generators: dict[str, torch.Generator]) -> dict:
+    state = {name: g.get_state() for name, g in generators.items()}
+    state["torch"] = torch.get_rng_state()  # dropout on the CPU
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)  # dropout on the GPU
+    state["device_type"] = device.type
+    return state
+
+
+def _restore_rng(state: dict, device: torch.device, generators: dict[str, torch.Generator],
+                 log: Callable[[str], None]) -> None:
+    torch.set_rng_state(state["torch"])
+    generators["shuffle"].set_state(state["shuffle"])  # a CPU generator on every device
+    if state.get("device_type") == device.type:
+        generators["augment"].set_state(state["augment"])
+        if device.type == "cuda" and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], device)
+    else:
+        log(f"note: resumed on {device.type} a run checkpointed on {state.get('device_type')}: "
+            f"its random augmentations continue from a fresh seed.")
+
+
+def train(config: dict, store: RunStore | None = None, resume: bool = False,
+          progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+          device=None, deterministic: bool = False) -> Run:
+    """Train the network of ``config`` (see `explorer.training.config`; a partial config gets
+    defaults) and return its run. A complete run is returned as is; a partial one is continued
+    only with ``resume=True`` (otherwise RunExistsError, so no run is ever overwritten).
+    ``on_epoch`` receives each epoch's metrics record. ``deterministic`` asks PyTorch for
+    deterministic kernels (CUDA; the CPU is deterministic already)."""
+    config = normalise_config(config)
+    device = resolve_device(device)
+    store = store if store is not None else RunStore()
+    log = tqdm.write if progress else (lambda message: None)
+    build_model(config["model"], **config["model_config"])  # bad options fail before reading data
+
+    identifier = store.run_id(config)
+    folder = store.root / identifier
+    if folder.is_dir():
+        info = inspect_run(folder)
+        if info.status == "running":
+            raise_if_locked(folder)
+        if info.status == "complete":
+            log(f"run {identifier} is already complete (test accuracy {info.accuracy or 0:.2%}).")
+            return store.load(identifier)
+        if info.epochs_done and not resume:
+            raise RunExistsError(_exists_message(identifier, info.epochs_done, config["epochs"]))
+
+    train_data = load_data(config, "train", device, progress)  # a missing dataset fails here,
+    test_data = load_data(config, "test", device, progress)    # before any run folder exists
+    run = store.create_or_open(config)
+    with run, _determinism(device, deterministic):
+        checkpoint = run.load_checkpoint()
+        if checkpoint is not None and not resume:
+            raise RunExistsError(_exists_message(identifier, checkpoint.epoch, config["epochs"]))
+        _fit(run, config, train_data, test_data, device, checkpoint, progress, on_epoch, log)
+    return run
+
+
+def _exists_message(identifier: str, done: int, epochs: int) -> str:
+    return (f"run {identifier} already has {done} of {epochs} epochs; continue it with --resume "
+            f"(resume=True), or delete it with `explorer runs delete {identifier}` to start over.")
+
+
+@contextlib.contextmanager
+def _determinism(device: torch.device, deterministic: bool):
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # cuDNN autotuning: faster, but may pick non-deterministic kernels
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=True)
+        torch.backends.cudnn.benchmark = previous[1]
+
+
+def _prepare(config: dict, device: torch.device) -> torch.nn.Module:
+    model = build_model(config["model"], **config["model_config"]).to(device)
+    if device.type == "cuda" and config["model"] == "cnn13":
+        model = model.to(memory_format=torch.channels_last)
+        model._channels_last = True
+    return model
+
+
+def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
+         device: torch.device, checkpoint, progress: bool, on_epoch, log) -> None:
+    schedule, epochs = config["schedule"], config["epochs"]
+    _seed(config["seed"])
+    model = _prepare(config, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=schedule["lr"],
+                                momentum=schedule["momentum"], nesterov=schedule["nesterov"],
+                                weight_decay=schedule["weight_decay"])
+    dtype = amp_dtype(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    generators = {"shuffle": torch.Generator().manual_seed(config["seed"] + 1),
+                  "augment": torch.Generator(device=device).manual_seed(config["seed"] + 2)}
+    augment = _augmenter(config, model)
+    batch_size = schedule["batch_size"]
+    steps_per_epoch = train_data.steps(batch_size)
+    total_steps = steps_per_epoch * epochs
+    metrics: list[dict] = []
+    step = 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint.model_state)
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        if scaler.is_enabled() and checkpoint.training_state.get("scaler"):
+            scaler.load_state_dict(checkpoint.training_state["scaler"])
+        step = checkpoint.training_state["step"]
+        metrics = list(checkpoint.metrics)
+        _restore_rng(checkpoint.training_state["rng"], device, generators, log)
+        log(f"resuming run {run.id} after epoch {checkpoint.epoch} of {epochs}")
+    run.begin_session(session(device, str(dtype).replace("torch.", "") if dtype else None))
+    if len(metrics) >= epochs:
+        run.mark_complete()
+        return
+
+    for epoch in range(len(metrics) + 1, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="step",
+                   leave=False, disable=not progress)
+        for i, (x, y) in enumerate(train_data.batches(batch_size, generators["shuffle"])):
+            lr = lr_at(schedule, step, total_steps, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = _layout(augment(x, generators["augment"]), model)
+            loss, logits = train_step(model, optimizer, scaler, x, y, dtype)
+            step += 1
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            bar.update()
+            if progress and i % 25 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
+        bar.close()
+        if not torch.isfinite(loss_sum):
+            raise ValueError(
+                f"run {run.id}: the training loss became {loss_sum.item()} in epoch {epoch} "
+                f"(learning rate {lr:.3g} too high?); the run keeps its last good checkpoint.")
+        test_loss, test_acc = evaluate(model, test_data)
+        record = {"epoch": epoch, "train_loss": loss_sum.item() / len(train_data),
+                  "train_acc": correct.item() / len(train_data), "test_loss": test_loss,
+                  "test_acc": test_acc, "seconds": round(time.perf_counter() - started, 3),
+                  "lr": lr, "steps": step}
+        metrics.append(record)
+        run.save_checkpoint(model.state_dict(), optimizer.state_dict(), epoch, metrics,
+                            training_state={"step": step, "scaler": scaler.state_dict(),
+                                            "rng": _rng_state(device, generators)})
+        log(format_epoch(record, epochs))
+        if on_epoch is not None:
+            on_epoch(record)
+    run.mark_complete()
+    log(f"run {run.id} complete: test accuracy {metrics[-1]['test_acc']:.2%} ({run.path})")
+
+
+def train_step(model, optimizer, scaler, x: torch.Tensor, y: torch.Tensor,
+               dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step (autocast to ``dtype`` when given); returns the loss and the logits."""
+    with _autocast(x.device, dtype):
+        logits = model(x).float()
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, logits
+
+
+def format_epoch(record: dict, epochs: int) -> str:
+    return (f"epoch {record['epoch']:>3}/{epochs}  train loss {record['train_loss']:.4f} "
+            f"acc {record['train_acc']:6.2%}  |  test loss {record['test_loss']:.4f} "
+            f"acc {record['test_acc']:6.2%}  |  lr {record['lr']:.4g}  {record['seconds']:.1f} s")
