@@ -4,7 +4,7 @@
     python benchmarks/scattering.py --quick    # fewer repeats, no CIFAR-10 pass
 
 Prints, per configuration: images/s for ours and Kymatio's and their ratio (target ≥ 2× on CPU,
-≥ 5× on a GPU), peak memory of each (peak RSS growth of a fresh process on CPU,
+≥ 5× on a GPU), peak memory of each (peak resident-memory growth of a fresh process on CPU, sampled every ms,
 torch.cuda.max_memory_allocated on GPU), and the "FFT floor": the time of exactly the FFTs our
 algorithm performs, replayed alone. Then the filter-bank build time against Kymatio's
 (target ≤ 1/20 of it) and, when EXPLORER_DATA points at CIFAR-10, the time of
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -54,19 +53,44 @@ def _current_rss_kib() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+class _PeakRSS:
+    """Samples this process's resident memory every millisecond in a thread: ru_maxrss is a
+    lifetime peak, which the imports (torch, scipy) already set higher than a small transform."""
+
+    def __init__(self):
+        import threading
+
+        self.base = self.peak = _current_rss_kib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, _current_rss_kib())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _current_rss_kib())
+
+
 def _measure(impl, J, shape, batch, device_name, repeats, queue):
     """Runs in a fresh process so that peak memory belongs to this measurement alone."""
     device = torch.device(device_name)
     x = torch.rand(batch, 3, *shape, device=device)
     scattering = _make(impl, J, shape, device)
-    # Peak RSS growth over the process with its input already made: filters + transform.
-    base_rss = _current_rss_kib()
-    scattering(x[:1])  # build filters on the device, warm up
-    _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base_gpu = torch.cuda.memory_allocated(device)
-    times = []
+    with _PeakRSS() as rss:  # filters (built on the first call) + one full batch
+        scattering(x[:1])
+        scattering(x)
+        _sync(device)
+    times = []  # timed without the memory sampler, whose thread would steal CPU
     for _ in range(repeats):
         start = time.perf_counter()
         scattering(x)
@@ -75,7 +99,7 @@ def _measure(impl, J, shape, batch, device_name, repeats, queue):
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base_gpu
     else:
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) * 1024
+        peak = (rss.peak - rss.base) * 1024
     queue.put((batch / min(times), peak))
 
 

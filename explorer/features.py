@@ -115,10 +115,15 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
                                         shape=shape)
         bar = tqdm(total=len(images), desc=f"scattering {config.key}", unit="img",
                    disable=not progress)
+        on_cpu = device.type == "cpu"
         for start in range(0, len(images), batch_size):
             batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
             x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
-            out[start:start + len(batch)] = transform(x).cpu().numpy()
+            target = out[start:start + len(batch)]
+            if on_cpu:  # write straight into the memory map: no copy of the result
+                transform(x, out=torch.from_numpy(target))
+            else:
+                target[...] = transform(x).cpu().numpy()
             bar.update(len(batch))
             if on_progress is not None:
                 on_progress(start + len(batch), len(images))

@@ -130,17 +130,22 @@ class Scattering2D(torch.nn.Module):
         return self._on_device[key]
 
     # -- the transform -------------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, out: torch.Tensor | None = None):
+        """S_J x for x of shape (..., H, W). `out`, if given, is a tensor of the output's shape,
+        dtype and device to write into (e.g. a memory-mapped store: no extra copy)."""
         as_numpy = isinstance(x, np.ndarray)
         x = check_input(x, self.shape, self.J)
         lead = x.shape[:-2]
-        flat = x.reshape(-1, *self.shape)
-        out = torch.empty((flat.shape[0], len(self.paths)) + self.output_shape,
-                          dtype=x.dtype, device=x.device)
+        shape = (*lead, len(self.paths), *self.output_shape)
+        if out is None:
+            out = torch.empty(shape, dtype=x.dtype, device=x.device)
+        elif tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device:
+            raise ValueError(f"out must be a {x.dtype} tensor of shape {shape} on {x.device}, got "
+                             f"{out.dtype} {tuple(out.shape)} on {out.device}.")
+        flat, flat_out = x.reshape(-1, *self.shape), out.view(-1, *shape[-3:])
         step = self.chunk_size(x.dtype, x.device)
         for start in range(0, flat.shape[0], step):
-            self._scatter(flat[start:start + step], out[start:start + step])
-        out = out.reshape(*lead, len(self.paths), *self.output_shape)
+            self._scatter(flat[start:start + step], flat_out[start:start + step])
         return out.detach().cpu().numpy() if as_numpy else out
 
     def chunk_size(self, dtype: torch.dtype = torch.float32, device=None) -> int:
