@@ -33,10 +33,13 @@ class ReLUk(nn.Module):
 
 class SignSqrt(nn.Module):
     """ρ(x) = sign(x)(√|x| + 0.1). |x| is floored at 1e-8 inside the root so that the gradient
-    stays finite at 0 (the value changes by at most 1e-4 there)."""
+    stays finite at 0 (the value changes by at most 1e-4 there); computed in float32 at least,
+    since 1e-8 underflows to 0 in float16 under mixed precision."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sign(x) * (torch.sqrt(x.abs().clamp_min(1e-8)) + 0.1)
+        wide = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        y = torch.sign(wide) * (torch.sqrt(wide.abs().clamp_min(1e-8)) + 0.1)
+        return y.to(x.dtype)
 
 
 def make_rho(rho: str, width: int, alpha: float | None = None) -> nn.Module:
