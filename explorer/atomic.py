@@ -36,6 +36,7 @@ def atomic_directory(final: Path, replace: bool = False):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private (0700); the finished folder is an ordinary one
     try:
         yield tmp
         if replace and final.is_dir():

@@ -116,3 +116,16 @@ def test_energies_agree_with_path_metadata():
         order2_energy(out, J, L, j1=2, theta1=0)
     with pytest.raises(ValueError, match="max_order=2"):
         order2_energy(Scattering2D(J, (32, 32), L, max_order=1)(np.ones((32, 32))), J, L, 0, 0)
+
+
+def test_raster_of_two_half_discs_is_hand_checkable():
+    """One disc split into the upper half [0, π) and the lower half [π, 2π), y pointing up."""
+    from explorer.analysis.disk import Wedges
+
+    wedges = Wedges(np.zeros(2), np.ones(2), np.array([0.0, np.pi]), np.array([np.pi, 2 * np.pi]),
+                    np.array([1.0, 2.0]), np.zeros(2, int), np.zeros(2, int), np.array([False, True]))
+    index = wedges.raster(n=20, gap=0.6)
+    assert (index[2:8, 5:15] == 0).all()  # upper rows: the upper half-disc
+    assert (index[12:18, 5:15] == 1).all()
+    assert (index[9:11, :] == -1).all()  # the horizontal diameter is a separator
+    assert index[0, 0] == -1 and index[19, 19] == -1  # corners lie outside the disc

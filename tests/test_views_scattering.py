@@ -47,7 +47,7 @@ def test_s1_grid_and_children(result):
     assert children.data.shape == (h, 8 * (w + 1) - 1)
     none = sv.s2_children(result, 1, 3)
     assert isinstance(none, hv.Image) and np.isnan(none.data).all()
-    assert len(sv.disk_order2(result, 1, 3).split()) == 0
+    assert np.isnan(sv.disk_order2(result, 1, 3).data).all()  # j1 = J−1 has no children
     with pytest.raises(ValueError):
         sv.s2_children(result, 5, 0)
 
@@ -68,4 +68,19 @@ def test_maps(result):
     assert im.bounds.lbrt() == (0, 0, 32, 32)
     assert sv.s0_view(result).data.shape == result.s0.shape
     d2 = sv.disk_order2(result, 0, 0)
-    assert len(d2.split()) == 2 * 8
+    assert isinstance(d2, hv.Image) and np.nanmax(d2.data) == pytest.approx(1.0)
+
+
+def test_order2_disk_raster_shows_every_child_where_its_wedge_is(result):
+    """Each child wedge (j2, θ2 and its mirror) owns pixels of the image, coloured by its own energy."""
+    from explorer.analysis import disk
+
+    energy = disk.order2_energy(result.S, result.J, result.L, 0, 2)
+    wedges = disk.order2_wedges(energy, 0)
+    image = sv.disk_order2(result, 0, 2).data
+    index = wedges.raster(n=image.shape[0])
+    assert set(np.unique(index)) == set(range(-1, len(wedges)))
+    peak = wedges.value.max()
+    for k in range(len(wedges)):
+        np.testing.assert_allclose(image[index == k], wedges.value[k] / peak, rtol=1e-6)
+    assert np.isnan(image[index == -1]).all()

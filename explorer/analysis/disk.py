@@ -13,6 +13,7 @@ order-1 ring of j2 would if the disk had only the scales j1+1 … J−1).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +47,41 @@ class Wedges:
     def angle_centre(self) -> np.ndarray:
         return 0.5 * (self.angle_start + self.angle_end)
 
+    def raster(self, n: int = 200, gap: float = 0.6) -> np.ndarray:
+        """Which wedge covers each pixel of an n×n image of the disk: an int array (n, n), −1 outside
+        every wedge and within `gap` pixels of a wedge's edge (drawn as thin separators). Row 0 is the
+        TOP (y up), columns go left to right, the image spans [−R, R]² with R the outer radius. A
+        raster redraws in ~1 ms where polygons take tens (the order-2 disk follows every slider move)."""
+        return _raster(self.r_inner.tobytes(), self.r_outer.tobytes(), self.angle_start.tobytes(),
+                       self.angle_end.tobytes(), int(n), float(gap))
+
     def polygons(self, n: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
         """One (x, y) vertex pair per wedge, from `wedge_polygon`."""
         return [wedge_polygon(*w, n=n) for w in zip(self.r_inner, self.r_outer,
                                                     self.angle_start, self.angle_end)]
+
+
+@functools.lru_cache(maxsize=64)
+def _raster(r0b: bytes, r1b: bytes, a0b: bytes, a1b: bytes, n: int, gap: float) -> np.ndarray:
+    r0, r1, a0, a1 = (np.frombuffer(b) for b in (r0b, r1b, a0b, a1b))
+    index = np.full((n, n), -1, dtype=np.int64)
+    if len(r0) == 0:
+        return index
+    radius = float(r1.max())
+    pixel = 2 * radius / n
+    centres = (np.arange(n) + 0.5) * pixel - radius
+    x, y = centres[None, :], centres[::-1, None]  # row 0 at the top: y up
+    r = np.hypot(x, y)
+    angle = np.arctan2(y, x) % (2 * np.pi)
+    margin = gap * pixel
+    for k in range(len(r0)):
+        offset = (angle - a0[k]) % (2 * np.pi)  # angle measured from the wedge's start
+        span = a1[k] - a0[k]
+        inside = (r >= r0[k] + margin * (r0[k] > 0)) & (r < r1[k] - margin)
+        inside &= (offset * r >= margin) & ((span - offset) * r >= margin) & (offset < span)
+        index[inside] = k
+    index.flags.writeable = False
+    return index
 
 
 def wedge_polygon(r0: float, r1: float, a0: float, a1: float, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
