@@ -1,7 +1,10 @@
 """Pages built without a browser: every registered page renders a Bokeh model tree; state changes flow to views."""
 from __future__ import annotations
 
+import threading
+
 import bokeh.document
+
 import numpy as np
 import panel as pn
 import pytest
@@ -95,6 +98,14 @@ def test_invariance_page_sliders():
     assert any(x.startswith("Deformation s = 0.100") for x in titles(root))
 
 
+def _run_collecting(asyncio, coroutine_function) -> list:
+    try:
+        asyncio.run(coroutine_function())
+        return []
+    except Exception as exc:  # reported by the test in the main thread
+        return [repr(exc)]
+
+
 def test_reconstruction_runs_and_reports_progress():
     import asyncio
 
@@ -102,7 +113,13 @@ def test_reconstruction_runs_and_reports_progress():
     root = render(page)
     page.steps = 20
     page.J = 2
-    asyncio.run(page._on_run())
+    # In its own thread: after a browser test in the same xdist worker, Playwright's sync API keeps an
+    # event loop running in the main thread and asyncio.run there raises RuntimeError.
+    errors = []
+    runner = threading.Thread(target=lambda: errors.extend(_run_collecting(asyncio, page._on_run)))
+    runner.start()
+    runner.join(120)
+    assert not runner.is_alive() and not errors, errors
     assert not page.alert.visible, page.alert.object
     assert len(page.losses) >= 1 and page.losses[-1][1] <= page.losses[0][1]
     assert "done" in page.status
