@@ -23,9 +23,11 @@ def console_errors(messages) -> list[str]:
     return out
 
 
-def open_page(page, url: str, timeout: float = 30_000, canvases: int = 1) -> None:
-    """Go to `url`, wait for Bokeh, no spinner and at least `canvases` canvases."""
-    page.goto(url)
+def open_page(page, url: str, timeout: float = 90_000, canvases: int = 1) -> None:
+    """Go to `url`, wait for Bokeh, no spinner and at least `canvases` canvases. The generous timeout is
+    for a loaded CI machine: the invariance page computes its curves while the page is built (seconds,
+    longer when the other test worker is busy)."""
+    page.goto(url, timeout=timeout)
     page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=timeout)
     if canvases:
         page.locator("canvas").nth(canvases - 1).wait_for(timeout=timeout)
