@@ -175,10 +175,10 @@ def cifar_time():
         find_cifar10()
     except DatasetNotFoundError:
         return None
-    for split in ("train", "test"):
-        load_cifar10(split)  # decode once into the cache: we time the scattering, not unpickling
     with tempfile.TemporaryDirectory() as store:
         os.environ["EXPLORER_STORE"] = store
+        for split in ("train", "test"):
+            load_cifar10(split)  # decode into this store's cache: we time scattering, not unpickling
         start = time.perf_counter()
         for split in ("train", "test"):
             compute_features(FeatureConfig(split=split, J=2), device="cpu", progress=False)

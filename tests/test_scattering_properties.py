@@ -206,3 +206,15 @@ def test_bad_parameters_are_named(kwargs, message):
 def test_image_smaller_than_two_to_the_J_is_named():
     with pytest.raises(ValueError, match="smaller than 2\\^J"):
         Scattering2D(3, (32, 32))(torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("shape,J", [((32, 32), 2), ((40, 56), 3), ((8, 8), 3), ((9, 20), 3)])
+def test_reflect_padding_matches_numpy(shape, J):
+    # The last two need reflections wider than the image (torch's pad cannot do those).
+    transform = Scattering2D(J, shape, 4)
+    x = torch.rand(2, *shape, dtype=torch.float64)
+    top, bottom, left, right = transform._pad
+    expected = np.pad(x.numpy(), ((0, 0), (top, bottom), (left, right)), mode="reflect")
+    padded = transform._reflect_pad(x, transform._filters(x.device, x.dtype))
+    assert padded.shape[-2:] == transform.padded
+    np.testing.assert_array_equal(padded.numpy(), expected)

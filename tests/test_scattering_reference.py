@@ -55,6 +55,18 @@ def test_max_order_one_matches_kymatio():
     assert len(errors) == 1 + 3 * 8 and errors.max() < 1e-5
 
 
+@pytest.mark.parametrize("J,L,max_order", [(2, 3, 2), (3, 5, 2), (2, 5, 1)])
+def test_odd_number_of_angles_matches_kymatio_with_the_same_filters(J, L, max_order):
+    # Odd L cannot pack two real maps per FFT: this exercises the unpacked code path. Kymatio's
+    # own angles for odd L sit half a step off the grid ℓπ/L, so it is given our filters.
+    ours = Scattering2D(J, (32, 32), L, max_order=max_order)
+    kymatio = kymatio_scattering(J, (32, 32), L, max_order=max_order)
+    load_our_filters_into(kymatio, ours.bank)
+    x = torch.rand(2, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(L))
+    errors = relative_errors(ours, x, kymatio.double())
+    assert errors.max() < 1e-10, f"worst path error {errors.max():.2e}"
+
+
 @pytest.mark.dataset
 @pytest.mark.parametrize("J,L", [(1, 8), (2, 8), (3, 6), (4, 4)])
 def test_float32_matches_kymatio_on_cifar_images(cifar_dir, J, L):

@@ -74,7 +74,8 @@ def _product_subsampled(z: torch.Tensor, f: torch.Tensor, k: int) -> torch.Tenso
 
 
 def _pack_pairs(u: torch.Tensor) -> torch.Tensor:
-    """Two real maps per complex one along axis 1 (a + ib): one FFT then serves two maps."""
+    """Two real maps per complex one along axis 1 (a + ib): one FFT then serves two maps.
+    (Writing the modulus straight into this layout is slower: strided writes.)"""
     return torch.complex(u[:, 0::2], u[:, 1::2])
 
 
@@ -174,41 +175,55 @@ class Scattering2D(torch.nn.Module):
         C = spectra.shape[1]
         k = spectra.shape[-1] // (self.output_shape[-1] + 2)
         if C % 2 == 0 and not spectra.requires_grad:
-            packed = spectra[:, 0::2] + 1j * spectra[:, 1::2]
-            s = torch.fft.ifft2(_product_subsampled(packed, phi_blocks, k))
-            s = torch.view_as_real(self._unpad(s)).movedim(-1, 2)  # (b, C/2, 2, h, w)
-            out.unflatten(1, (C // 2, 2)).copy_(s)
+            self._write_packed(spectra[:, 0::2] + 1j * spectra[:, 1::2], phi_blocks, out)
         else:
             out.copy_(self._unpad(torch.fft.ifft2(_product_subsampled(spectra, phi_blocks, k)).real))
+
+    def _write_packed(self, packed: torch.Tensor, phi_blocks: torch.Tensor,
+                      out: torch.Tensor) -> None:
+        """out (b, C, h, w) ← the averages of C real maps given as the spectra of C/2 packed
+        pairs (a + ib): φ̂ is real and even, so the averaged pair comes back as a + ib."""
+        k = packed.shape[-1] // (self.output_shape[-1] + 2)
+        s = torch.fft.ifft2(_product_subsampled(packed, phi_blocks, k))
+        out.unflatten(1, (packed.shape[1], 2)).copy_(
+            torch.view_as_real(self._unpad(s)).movedim(-1, 2))
+
+    def _reflect_pad(self, x: torch.Tensor, f: dict) -> torch.Tensor:
+        top, bottom, left, right = self._pad
+        H, W = self.shape
+        if max(top, bottom) < H and max(left, right) < W:  # torch's reflect pad needs pad < size
+            return torch.nn.functional.pad(x, (left, right, top, bottom), mode="reflect")
+        return x.index_select(-2, f["rows"]).index_select(-1, f["cols"])
 
     def _scatter(self, x: torch.Tensor, out: torch.Tensor) -> None:
         f = self._filters(x.device, x.dtype)
         J, L = self.J, self.L
-        xp = x.index_select(-2, f["rows"]).index_select(-1, f["cols"])
-        X = torch.fft.fft2(xp).unsqueeze(1)  # (b, 1, M, N)
+        X = torch.fft.fft2(self._reflect_pad(x, f)).unsqueeze(1)  # (b, 1, M, N)
         self._write_averaged(X, f["phi"][0], out[:, 0:1])
         s2_start = 1 + J * L
         for j1 in range(J):
-            U1 = _modulus(torch.fft.ifft2(_product_subsampled(X, f["psi"][j1], 2**j1)))  # (b, L, m, n)
-            U1_hat = torch.fft.fft2(U1)
-            self._write_averaged(U1_hat, f["phi"][j1], out[:, 1 + j1 * L:1 + (j1 + 1) * L])
-            if self.max_order < 2:
+            U1 = torch.fft.ifft2(_product_subsampled(X, f["psi"][j1], 2**j1))  # (b, L, m, n)
+            target = out[:, 1 + j1 * L:1 + (j1 + 1) * L]
+            has_children = self.max_order >= 2 and j1 < J - 1
+            if not has_children and L % 2 == 0 and not U1.requires_grad:
+                # Only averaged: one FFT for two real maps (see _write_averaged).
+                self._write_packed(torch.fft.fft2(_pack_pairs(_modulus(U1))), f["phi"][j1], target)
+                continue
+            U1_hat = torch.fft.fft2(_modulus(U1))
+            self._write_averaged(U1_hat, f["phi"][j1], target)
+            if not has_children:
                 continue
             for pair_index, (a, j2) in enumerate(scale_pairs(J)):
                 if a != j1:
                     continue
                 U2 = _product_subsampled(U1_hat.unsqueeze(2), f["psi2"][(j1, j2)], 2 ** (j2 - j1))
-                U2 = _modulus(torch.fft.ifft2(U2)).flatten(1, 2)  # (b, L·L, m2, n2)
+                U2 = torch.fft.ifft2(U2).flatten(1, 2)  # (b, L·L, m2, n2)
                 first = s2_start + pair_index * L * L
                 target = out[:, first:first + L * L]
                 if (L * L) % 2 == 0 and not U2.requires_grad:
-                    # One FFT for two real maps; _write_averaged's packing then undoes itself.
-                    packed = torch.fft.fft2(_pack_pairs(U2))
-                    s = torch.fft.ifft2(_product_subsampled(packed, f["phi"][j2], 2 ** (J - j2)))
-                    target.unflatten(1, (L * L // 2, 2)).copy_(
-                        torch.view_as_real(self._unpad(s)).movedim(-1, 2))
+                    self._write_packed(torch.fft.fft2(_pack_pairs(_modulus(U2))), f["phi"][j2], target)
                 else:
-                    self._write_averaged(torch.fft.fft2(U2), f["phi"][j2], target)
+                    self._write_averaged(torch.fft.fft2(_modulus(U2)), f["phi"][j2], target)
 
     # -- unaveraged maps for the dashboards ----------------------------------------------
     def modulus_maps(self, x, paths) -> torch.Tensor:
