@@ -1,7 +1,7 @@
 """Invariance and stability page: rotation, translation, deformation sliders and the Lipschitz histogram."""
 from __future__ import annotations
 
-import asyncio
+import threading
 
 import holoviews as hv
 import panel as pn
@@ -42,7 +42,9 @@ class InvariancePage(Page):
         self.lipschitz_pane = pane(pn.bind(self._lipschitz, res=self.param.lipschitz))
         self.param.watch(self.load_lipschitz, ["size", "J", "L"])
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
-            pn.state.onload(self._load_lipschitz_async)  # slow (seconds): after the page is shown
+            # Slow (about a second): computed in a thread while the page is shown. Not pn.state.onload:
+            # its callback was sometimes never run (about 1 page load in 5 under parallel tests).
+            self._load_lipschitz_in_background(pn.state.curdoc)
         w = pn.widgets
         self.angle_slider = w.FloatSlider.from_param(self.param.angle, sizing_mode="stretch_width")
         self.shift_slider = w.IntSlider.from_param(self.param.shift, sizing_mode="stretch_width")
@@ -98,14 +100,31 @@ class InvariancePage(Page):
         finally:
             self.lipschitz_pane.loading = False
 
-    async def _load_lipschitz_async(self):
+    def _load_lipschitz_in_background(self, doc):
+        """Compute the ratios in a thread, then hand the result to the session's event loop (the only
+        place where a served document may change)."""
+        size, J, L = int(self.size), int(self.J), int(self.L)
         self.lipschitz_pane.loading = True
-        try:
-            self.lipschitz = await asyncio.to_thread(compute.lipschitz, int(self.size), int(self.J), int(self.L))
-        except (ValueError, MemoryError, RuntimeError) as exc:
-            self.show_error(f"Cannot compute the Lipschitz ratios: {exc}")
-        finally:
-            self.lipschitz_pane.loading = False
+
+        def work():
+            try:
+                result, error = compute.lipschitz(size, J, L), None
+            except (ValueError, MemoryError, RuntimeError) as exc:
+                result, error = None, f"Cannot compute the Lipschitz ratios: {exc}"
+
+            def apply():
+                self.lipschitz_pane.loading = False
+                if error:
+                    self.show_error(error)
+                elif (int(self.size), int(self.J), int(self.L)) == (size, J, L):
+                    self.lipschitz = result
+
+            try:
+                doc.add_next_tick_callback(apply)
+            except Exception:  # noqa: BLE001  (the session closed meanwhile: nothing to show it in)
+                pass
+
+        threading.Thread(target=work, name="lipschitz-ratios", daemon=True).start()
 
     def _lipschitz(self, res):
         if res is None:

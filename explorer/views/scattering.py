@@ -18,7 +18,7 @@ CAPTIONS = {
     "image": "The input x (gray levels in [0, 1]). Everything below is computed from it.",
     "s0": "S0 = x ⋆ φ_J: the image blurred over 2^J pixels and subsampled. Look: only the coarse layout survives.",
     "s1": "S1 maps |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, one tile per scale j1 (rows) and angle θ1 (columns), log colour. "
-          "Look: an edge or grating lights up the column of its orientation; the red box is the selected path.",
+          "Look: an edge or grating lights up the column of its orientation. Pick a tile with the j1, θ1 sliders.",
     "s2": "S2 children ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J of the selected (j1, θ1): rows j2 > j1, columns θ2. "
           "Look: they describe how the selected modulus map itself varies — textures differ here.",
     "modulus": "The unaveraged modulus |x ⋆ ψ_{j1,θ1}| at full resolution, before φ_J blurs it into S1. "
