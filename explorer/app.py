@@ -13,7 +13,7 @@ from explorer.pages import PAGES, page_spec
 
 # Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
 # sliders send their value when released (throttled).
-pn.extension(nthreads=2, throttled=True, notifications=False)
+pn.extension("tabulator", nthreads=2, throttled=True, notifications=False)  # tabulator: the Runs page
 hv.extension("bokeh", logo=False)
 
 # Panel waits 50 ms (Syncable._debounce, a private class attribute) before handling a change sent by the

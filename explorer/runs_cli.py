@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from explorer.runs.describe import describe_model
 from explorer.train_cli import add_store_option, apply_store_option
 
 
@@ -31,26 +32,22 @@ def add_parser(subparsers) -> None:
     delete.add_argument("--force", action="store_true", help="delete even if a job holds its lock")
     add_store_option(delete)
     delete.set_defaults(func=_delete)
-
-
-def describe_model(config: dict | None) -> str:
-    if not config:
-        return "?"
-    mc = config.get("model_config", {})
-    if config.get("model") == "cnn13":
-        rho = mc.get("rho")
-        if rho == "relu_k":
-            rho = f"relu_k α={mc.get('alpha')}"
-        return f"cnn13 K={mc.get('width')} {rho}"
-    if config.get("model") == "sle":
-        return f"sle J={mc.get('J')} L={mc.get('L')} widths={mc.get('widths')}"
-    return str(config.get("model"))
+    export = actions.add_parser(
+        "export", help="copy a complete run for shipping (weights only)",
+        description="Copy a complete run to DIR/<id>/ without its checkpoint, its provenance marked "
+        "as shipped with NOTE (how it was made). The project's demo runs are made this way into "
+        "explorer/shipped_runs.")
+    export.add_argument("id", help="run id or a unique prefix")
+    export.add_argument("--to", required=True, metavar="DIR", help="destination folder")
+    export.add_argument("--note", default="", help="how the run was made (e.g. its command)")
+    add_store_option(export)
+    export.set_defaults(func=_export)
 
 
 def _summary(info) -> dict:
     return {"id": info.id, "status": info.status, "model": describe_model(info.config),
             "epochs_done": info.epochs_done, "epochs": info.epochs, "test_acc": info.accuracy,
-            "error": info.error, "path": str(info.path)}
+            "error": info.error, "path": str(info.path), "shipped": info.shipped}
 
 
 def _list(args) -> None:
@@ -69,6 +66,8 @@ def _list(args) -> None:
         acc = f"{info.accuracy:.2%}" if info.accuracy is not None else "-"
         epochs = f"{info.epochs_done}/{info.epochs if info.epochs is not None else '?'}"
         line = f"{info.id:<22} {info.status:<9} {epochs:>8} {acc:>7}  {describe_model(info.config)}"
+        if info.shipped:
+            line += "  [shipped]"
         if info.error:
             line += f"  ({info.error})"
         print(line)
@@ -112,3 +111,11 @@ def _delete(args) -> None:
     run_id = store.resolve(args.id)
     store.delete(run_id, force=args.force)
     print(f"deleted {run_id}")
+
+
+def _export(args) -> None:
+    from explorer.runs import RunStore
+
+    apply_store_option(args)
+    target = RunStore().export(args.id, args.to, note=args.note)
+    print(f"exported to {target}")

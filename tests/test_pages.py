@@ -138,3 +138,22 @@ def test_scattering_page_cifar_source():
     assert "test image 5 of class ship" in page.note.object
     page.cifar_index = 999
     assert page.image.shape == (64, 64)
+
+
+def test_runs_page_lists_shipped_runs_and_explains_a_bad_form(tmp_path, monkeypatch):
+    from explorer.runs.store import SHIPPED_ROOT
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    page = build_app("runs").page
+    root = render(page)
+    shipped = sorted(p.name for p in SHIPPED_ROOT.iterdir() if p.is_dir())
+    table = page.runs_table.value
+    assert sorted(table["id"]) == shipped and set(table["source"]) == {"shipped"}
+    assert page.selected_run == table["id"][0]  # the first run's curves are shown
+    assert any(t.startswith(f"Accuracy of {table['id'][0]}") for t in titles(root))
+    page.model, page.widths = "sle", "512 lots"
+    page._on_start()
+    assert page.alert.visible and "Cannot start this job" in page.alert.object and "lots" in page.alert.object
+    assert page.jobs_table.value.empty  # nothing was started
+    page.model, page.rho, page.alpha = "cnn13", "relu_k", 0.25
+    assert page.train_arguments()[-4:] == ["--rho", "relu_k", "--alpha", "0.25"]

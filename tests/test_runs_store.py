@@ -196,7 +196,7 @@ def test_stale_and_foreign_locks(tmp_path):
 
 
 def test_delete_and_unknown_ids(tmp_path):
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, shipped=False)
     run, _, _ = checkpointed_run(store)
     assert store.resolve(run.id[:9]) == run.id  # a unique prefix is enough
     store.delete(run.id)

@@ -281,7 +281,7 @@ def test_cnn13_trains_on_real_cifar10(tmp_path):
 
 def test_a_missing_dataset_is_reported_before_any_run_exists(tmp_path, monkeypatch):
     monkeypatch.delenv("EXPLORER_DATA", raising=False)
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, shipped=False)
     with pytest.raises(DatasetNotFoundError, match="EXPLORER_DATA"):
         train(make_config("cnn13", width=4, epochs=1), store=store, progress=False)
     assert store.list() == []

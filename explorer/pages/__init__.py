@@ -34,6 +34,9 @@ PAGES: list[PageSpec] = [
     PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
              "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
              "structure that order 2 restores."),
+    PageSpec("runs", "Runs", "explorer.pages.runs:RunsPage",
+             "Trained networks (CNN13, Scattering + SLE): the shipped demo runs and yours, their accuracy "
+             "curves, and training jobs started here and followed live."),
 ]
 
 

@@ -4,10 +4,14 @@
     >>> store = RunStore()                      # <store>/runs, the store from EXPLORER_STORE
     >>> [(r.id, r.status, r.accuracy) for r in store.list()]
     >>> model = store.load("cnn13-0123456789ab").build_model()
+
+Runs shipped with the package (explorer/shipped_runs) are listed and loaded the same way.
 """
-from .errors import RunCorruptError, RunExistsError, RunLockedError, RunNotFoundError, StoreWriteError
+from .describe import describe_model
+from .errors import (RunCorruptError, RunExistsError, RunLockedError, RunNotFoundError,
+                     RunReadOnlyError, StoreWriteError)
 from .store import STATUSES, Checkpoint, Run, RunInfo, RunStore, canonical_json, inspect_run, run_id
 
 __all__ = ["STATUSES", "Checkpoint", "Run", "RunCorruptError", "RunExistsError", "RunInfo",
-           "RunLockedError", "RunNotFoundError", "RunStore", "StoreWriteError", "canonical_json",
-           "inspect_run", "run_id"]
+           "RunLockedError", "RunNotFoundError", "RunReadOnlyError", "RunStore", "StoreWriteError",
+           "canonical_json", "describe_model", "inspect_run", "run_id"]

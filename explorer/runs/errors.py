@@ -27,6 +27,10 @@ class RunLockedError(OSError):
         return self.strerror
 
 
+class RunReadOnlyError(PermissionError):
+    """The run ships with the package: it can be read, not changed or deleted."""
+
+
 class StoreWriteError(OSError):
     """Writing to the store failed (full disk, read-only folder); nothing already there changed."""
 

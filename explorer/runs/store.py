@@ -9,6 +9,10 @@
                                  in one file so that it is always self-consistent
         lock                     present while a job writes the run (pid, host)
 
+Shipped runs (``explorer/shipped_runs/<id>/``, made by ``explorer runs export``) are listed and
+loaded like the user's, read-only, with weights but no checkpoint. A user run of the same
+configuration takes precedence over a shipped one.
+
 Every file is replaced atomically (`files.replace_files`): a reader never sees half a file, and
 a failure mid-write (full disk, kill) leaves the previous checkpoint as it was. No pickle
 anywhere: tensors in safetensors, everything else in JSON.
@@ -33,7 +37,14 @@ from explorer.config import store_dir
 
 from . import files
 from . import lock as locks
-from .errors import DISK_FULL, RunCorruptError, RunLockedError, RunNotFoundError, StoreWriteError
+from .errors import (
+    DISK_FULL,
+    RunCorruptError,
+    RunLockedError,
+    RunNotFoundError,
+    RunReadOnlyError,
+    StoreWriteError,
+)
 from .provenance import now
 from .serialize import flatten, unflatten
 
@@ -42,6 +53,7 @@ WEIGHTS, CHECKPOINT = "weights.safetensors", "checkpoint.safetensors"
 FORMAT = "1"
 STATUSES = ("complete", "partial", "running", "corrupt")
 _ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "shipped_runs"
 
 
 def canonical_json(config: dict) -> str:
@@ -84,6 +96,7 @@ class RunInfo:
     epochs: int | None = None
     accuracy: float | None = None  # test accuracy of the last finished epoch
     provenance: dict = field(default_factory=dict)
+    shipped: bool = False  # ships with the package (read-only)
 
     @property
     def model(self) -> str | None:
@@ -311,8 +324,9 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
     except (OSError, ValueError) as exc:
         return corrupt(f"{PROVENANCE} is damaged ({exc})")
     info.provenance = provenance if isinstance(provenance, dict) else {}
+    info.shipped = bool(info.provenance.get("shipped"))
     if metrics:
-        for name in (WEIGHTS, CHECKPOINT):
+        for name in (WEIGHTS,) if info.shipped else (WEIGHTS, CHECKPOINT):
             if not (path / name).exists():
                 return corrupt(f"{name} is missing")
             try:
@@ -329,10 +343,14 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
 
 
 class RunStore:
-    """The runs under ``root`` (default ``<store>/runs``, the store from EXPLORER_STORE)."""
+    """The runs under ``root`` (default ``<store>/runs``, the store from EXPLORER_STORE), and the
+    runs shipped with the package (read-only) unless ``shipped=False``."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, shipped: bool = True,
+                 shipped_root: str | os.PathLike | None = None):
         self.root = Path(root).expanduser() if root is not None else store_dir() / "runs"
+        self.shipped_root = (Path(shipped_root) if shipped_root is not None else SHIPPED_ROOT
+                             ) if shipped else None
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
@@ -340,10 +358,20 @@ class RunStore:
     run_id = staticmethod(run_id)
 
     def path(self, run_id: str) -> Path:
+        """Where the run of this id lives (or would be created) in the user's store."""
         if not isinstance(run_id, str) or not _ID.match(run_id):
             raise RunNotFoundError(f"{run_id!r} is not a run id (they look like cnn13-0123456789ab); "
                                    f"`explorer runs list` shows them.")
         return self.root / run_id
+
+    def locate(self, run_id: str) -> Path:
+        """The folder of an existing run: the user's, else the shipped one."""
+        folder = self.path(run_id)
+        if not folder.is_dir() and self.shipped_root is not None:
+            shipped = self.shipped_root / run_id
+            if shipped.is_dir():
+                return shipped
+        return folder
 
     def create_or_open(self, config: dict) -> Run:
         """The run of this configuration, created (config.json, empty metrics) if new."""
@@ -367,9 +395,10 @@ class RunStore:
 
     def resolve(self, run_id_or_prefix: str) -> str:
         """The full id of a run from its id or a unique prefix of it."""
-        if (self.root / run_id_or_prefix).is_dir() and _ID.match(run_id_or_prefix):
+        if _ID.match(run_id_or_prefix) and self.locate(run_id_or_prefix).is_dir():
             return run_id_or_prefix
-        matches = [p.name for p in self._folders() if p.name.startswith(run_id_or_prefix)]
+        names = {p.name for p in self._folders() + self._shipped_folders()}
+        matches = [n for n in names if n.startswith(run_id_or_prefix)]
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -379,23 +408,30 @@ class RunStore:
                                f"({', '.join(sorted(matches)[:4])}…); give more of the id.")
 
     def load(self, run_id: str) -> Run:
-        folder = self.path(self.resolve(run_id))
-        run = Run(folder)
+        run = Run(self.locate(self.resolve(run_id)))
         _ = run.config  # raises RunCorruptError now rather than later
         return run
 
     def info(self, run_id: str) -> RunInfo:
-        return inspect_run(self.path(self.resolve(run_id)))
+        return inspect_run(self.locate(self.resolve(run_id)))
 
     def list(self) -> list[RunInfo]:
-        """Every run, most recently changed first; damaged ones with status "corrupt"."""
-        infos = [inspect_run(p) for p in self._folders()]
-        return sorted(infos, key=lambda i: _mtime(i.path), reverse=True)
+        """Every run, the user's most recently changed first, then the shipped ones that no user
+        run shadows; damaged ones with status "corrupt"."""
+        mine = sorted((inspect_run(p) for p in self._folders()), key=lambda i: _mtime(i.path),
+                      reverse=True)
+        ids = {info.id for info in mine}
+        shipped = [inspect_run(p) for p in sorted(self._shipped_folders()) if p.name not in ids]
+        return mine + shipped
 
     def delete(self, run_id: str, force: bool = False) -> None:
         """Delete a run (refused while a live job writes it, unless ``force``). The folder is first
         renamed to a hidden name, so a listing never shows a half-deleted run."""
-        folder = self.path(self.resolve(run_id))
+        identifier = self.resolve(run_id)
+        folder = self.path(identifier)
+        if not folder.is_dir():
+            raise RunReadOnlyError(f"run {identifier} ships with the package and cannot be deleted; "
+                                   f"only runs under {self.root} can.")
         lock_path = folder / locks.LOCK_NAME
         if not force and locks.lock_is_live(lock_path):
             raise RunLockedError(f"run {folder.name} is being written by "
@@ -405,10 +441,34 @@ class RunStore:
         os.rename(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
 
+    def export(self, run_id: str, destination: str | os.PathLike, note: str = "") -> Path:
+        """Copy a complete run to ``destination/<id>/`` for shipping: config, metrics, weights and
+        provenance marked ``shipped`` (with ``note``, e.g. the command that made it); no checkpoint.
+        Written atomically; an existing copy is replaced."""
+        info = self.info(run_id)
+        if info.status != "complete":
+            raise RunCorruptError(f"run {info.id} is {info.status}; only complete runs can be exported.")
+        source = info.path
+        provenance = dict(info.provenance)
+        provenance["shipped"] = {"note": note, "exported_at": now()}
+        target = Path(destination) / info.id
+        with atomic_directory(target, replace=True) as tmp:
+            for name in (CONFIG, METRICS, WEIGHTS):
+                shutil.copyfile(source / name, tmp / name)
+            (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
+        return target
+
     def _folders(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return _run_folders(self.root)
+
+    def _shipped_folders(self) -> list[Path]:
+        return _run_folders(self.shipped_root) if self.shipped_root is not None else []
+
+
+def _run_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
 def _mtime(path: Path) -> float:

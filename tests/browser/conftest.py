@@ -52,9 +52,10 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_url():
+def server_url(tmp_path_factory):
     port = free_port()
-    proc = start_server(port)
+    # A store of its own: the Runs page's training jobs must never write into the user's store.
+    proc = start_server(port, env={"EXPLORER_STORE": str(tmp_path_factory.mktemp("store"))})
     try:
         yield f"http://127.0.0.1:{port}/app"
     finally:

@@ -172,3 +172,34 @@ def test_a_long_job_does_not_block_other_sessions(page, context, server_url):
     assert still_running and "done" not in still_running[0], still_running  # it was concurrent
     page.get_by_role("button", name="Stop").click()
     wait_for_title(page, "order ≤ 2, J=3, stopped", timeout=60)
+
+
+def _field(page, title: str, tag: str = "input"):
+    """The input (or select) of the sidebar widget whose title starts with `title`."""
+    return page.locator(".bk-input-group", has_text=title).locator(tag).first
+
+
+def test_runs_page_trains_a_job_live_and_finds_it_after_a_reload(page, server_url, screenshots):
+    from explorer.runs.store import SHIPPED_ROOT
+
+    messages = record_console(page)
+    open_page(page, server_url + "?page=runs", canvases=2)
+    shipped = sorted(p.name for p in SHIPPED_ROOT.iterdir() if p.is_dir())
+    for run_id in shipped:
+        page.get_by_text(run_id).first.wait_for(timeout=15_000)
+    wait_for_title(page, "Accuracy of", timeout=30)
+    _field(page, "Dataset", "select").select_option("synthetic")
+    for title, value in (("Width K", "2"), ("Epochs", "2"), ("Train on the first N", "64"), ("Seed", "11")):
+        box = _field(page, title)
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("explorer train cnn13 --dataset synthetic --epochs 2 --seed 11").first.wait_for(timeout=15_000)
+    page.get_by_text("finished, epoch 2/2, 100 %").wait_for(timeout=120_000)
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "runs.png"), full_page=True)
+    # The job lives on disk, not in the session: a reload finds it, with its new run.
+    page.reload()
+    page.get_by_text("finished, epoch 2/2, 100 %").wait_for(timeout=60_000)
+    assert page.get_by_text("cnn13 K=2 relu").count() >= 1
+    assert console_errors(messages) == []
