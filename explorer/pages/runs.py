@@ -63,6 +63,7 @@ class RunsPage(Page):
         self.details = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._job_ids: list[str] = []
         self._run_ids: list[str] = []
+        self._shown_stamp: tuple | None = None  # (epochs done, status) of the run whose curves are shown
         self.refresh()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
             self._poll = pn.state.add_periodic_callback(self.refresh, period=REFRESH_MS)
@@ -130,22 +131,20 @@ class RunsPage(Page):
             self.runs_table.selection = [ids.index(selected)] if selected in ids else []
         if not self.selected_run and ids:
             self.runs_table.selection = [0]  # show the newest run's curves
-        elif self.selected_run in ids and self._selected_metrics_changed():
-            self.param.trigger("selected_run")  # a job added an epoch: redraw its curves live
-            self._show_details()
-
-    def _selected_metrics_changed(self) -> bool:
-        info = self.store.info(self.selected_run)
-        stamp = (info.epochs_done, info.status)
-        changed = stamp != getattr(self, "_shown_stamp", None)
-        self._shown_stamp = stamp
-        return changed
+        elif self.selected_run in ids:
+            info = infos[ids.index(self.selected_run)]
+            stamp = (info.epochs_done, info.status)
+            if stamp != self._shown_stamp:  # a job added an epoch: redraw its curves live
+                self._shown_stamp = stamp
+                self.param.trigger("selected_run")
+                self._show_details()
 
     def refresh_jobs(self):
         listed = jobs.list_jobs()
+        reports = {job.id: jobs.progress(job) for job in listed}
         rows = []
         for job in listed:
-            report = jobs.progress(job)
+            report = reports[job.id]
             fraction = report["fraction"]
             rows.append({"job": job.id, "command": job.command, "state": job.state,
                          "progress (%)": round(100 * fraction, 1) if fraction is not None else None,
@@ -164,7 +163,7 @@ class RunsPage(Page):
             self.job_progress.visible = False
             self.cancel_button.disabled = True
             return
-        report = jobs.progress(job)
+        report = reports[job.id]
         fraction = report["fraction"] or 0.0
         self.job_progress.visible = True
         self.job_progress.value = int(1000 * fraction)
