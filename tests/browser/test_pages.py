@@ -193,8 +193,19 @@ def test_runs_page_trains_a_job_live_and_finds_it_after_a_reload(page, server_ur
         box = _field(page, title)
         box.fill(value)
         box.press("Enter")
+    # The server handles widget events in worker threads (nthreads=2): give the field values time to land
+    # before the click, or the job may start from an older form.
+    wait_idle(page)
+    page.wait_for_timeout(1500)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("explorer train cnn13 --dataset synthetic --epochs 2 --seed 11").first.wait_for(timeout=60_000)
+    try:
+        page.get_by_text("explorer train cnn13 --dataset synthetic --epochs 2 --seed 11").first.wait_for(
+            timeout=60_000)
+    except Exception as exc:  # say what the page shows instead
+        alert = page.locator(".alert-danger")
+        shown = alert.first.inner_text() if alert.count() and alert.first.is_visible() else "no alert"
+        commands = page.get_by_text("explorer train cnn13 --dataset").all_inner_texts()
+        raise AssertionError(f"the job did not start as filled in: {shown}; jobs: {commands}") from exc
     try:  # seconds alone; minutes when the other test worker trains too
         page.get_by_text("finished, epoch 2/2, 100 %").wait_for(timeout=300_000)
     except Exception as exc:  # say where the job stood, not only that it timed out
