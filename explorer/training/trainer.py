@@ -52,6 +52,19 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def _full_float32(device: torch.device):
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
 def load_data(config: dict, split: str, device: torch.device, progress: bool = False) -> DeviceData:
     """The split a run trains or evaluates on, on ``device`` when it fits (subset and limits
     applied): images for CNN13, stored scattering features for the SLE."""
@@ -85,13 +98,16 @@ def _augmenter(config: dict, model) -> Callable:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int = EVAL_BATCH
              ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy in [0, 1]) of ``model`` in inference mode on ``data``."""
+    """(mean cross-entropy, accuracy in [0, 1]) of ``model`` in inference mode on ``data``.
+
+    Always in full float32 (no autocast, no TF32 on CUDA), so that a stored accuracy is what a
+    fresh evaluation on any device gives, the CPU included."""
     was_training = model.training
     model.eval()
     loss = torch.zeros((), device=data.device)
     correct = torch.zeros((), device=data.device, dtype=torch.long)
     try:
-        with _autocast(data.device, amp_dtype(data.device)):
+        with _full_float32(data.device):
             for x, y in data.batches(batch_size):
                 logits = model(_layout(x, model)).float()
                 loss += F.cross_entropy(logits, y, reduction="sum")
