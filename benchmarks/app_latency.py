@@ -23,7 +23,7 @@ from tests.browser.conftest import CHROMIUM_ARGS, free_port, start_server, stop_
 
 # page slug, slider label, title prefix of the plot it drives, setup (clicks before measuring)
 PAGES = [
-    ("wavelets", "θ index", ["Re ψ", "Im ψ", "|ψ|", "|ψ̂| in Fourier"], []),
+    ("wavelets", "θ index", ["Re ψ · Im ψ · |ψ|", "|ψ̂| in Fourier"], []),
     ("scattering", "θ1 index", ["S2 children of", "|x ⋆ ψ|", "S2 disk of"], ["size"]),
     ("invariance", "Rotation angle", ["Rotation by", "Rotated by"], []),
 ]

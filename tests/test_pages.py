@@ -52,6 +52,11 @@ def test_wavelets_state_drives_titles():
     assert any("θ=0°" in t for t in titles(root))
     page.theta = 2
     assert any("θ=45°" in t for t in titles(root))
+    # One plot for Re, Im and |ψ| and none for the Fourier centre: a θ move redraws three plots
+    # (space, Fourier, the tiling's red dot), not five.
+    space = [t for t in titles(root) if t.startswith("Re ψ")]
+    assert space == ["Re ψ · Im ψ · |ψ|, j=0, θ=45°"], titles(root)
+    assert any(t.startswith("|ψ̂| in Fourier, j=0, θ=45°, centre (1.67, 1.67)") for t in titles(root))
     page.J = 2  # j stays valid
     page.j = 1
     page.J = 1

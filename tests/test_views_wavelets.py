@@ -40,6 +40,41 @@ def test_space_parts_and_axes():
         wv.wavelet_space(bank, 5, 0)
 
 
+@pytest.mark.parametrize("j,ell", [(0, 0), (1, 3), (2, 6)])
+def test_the_page_s_three_panel_image_holds_the_three_parts(j, ell):
+    bank = wv.display_bank(3, 8)
+    panels = wv.wavelet_space_panels(bank, j, ell)
+    parts = [wv.wavelet_space(bank, j, ell, part) for part in ("real", "imag", "modulus")]
+    grid = panels.dimension_values(2, flat=False)  # rows top to bottom, like each part's
+    side = parts[0].dimension_values(2, flat=False)
+    rows, cols = side.shape
+    assert grid.shape == (rows, 3 * cols + 2 * wv.PANEL_GAP)
+    for k, part in enumerate(parts):
+        start = k * (cols + wv.PANEL_GAP)
+        np.testing.assert_allclose(grid[:, start:start + cols], part.dimension_values(2, flat=False),
+                                   rtol=1e-6)
+        if k < 2:
+            assert np.isnan(grid[:, start + cols:start + cols + wv.PANEL_GAP]).all()
+    opts = panels.opts.get().kwargs
+    m = float(np.abs(parts[2].dimension_values(2)).max())
+    assert opts["clim"] == pytest.approx((-m, m), rel=1e-6)  # one symmetric scale for all three
+    assert opts["title"] == f"Re ψ · Im ψ · |ψ|, j={j}, θ={180 * ell / 8:g}°"
+    # Each panel's ticks are labelled from its own centre: the labels repeat three times.
+    labels = [label for _, label in opts["xticks"]]
+    assert labels[:3] * 3 == labels and "0" in labels
+
+
+def test_fourier_without_the_cross_names_the_centre():
+    bank = wv.display_bank(3, 8)
+    img = wv.wavelet_fourier(bank, 1, 2, mark_centre=False)
+    assert isinstance(img, hv.Image)
+    xi = bank.xi0 / 2
+    expected = f"centre ({xi * np.cos(np.pi / 4):.2f}, {xi * np.sin(np.pi / 4):.2f})"
+    assert img.opts.get().kwargs["title"].endswith(expected)
+    np.testing.assert_array_equal(img.dimension_values(2),
+                                  wv.wavelet_fourier(bank, 1, 2).get(0).dimension_values(2))
+
+
 def test_littlewood_paley_and_tiling():
     bank = wv.display_bank(3, 8)
     lp = wv.littlewood_paley_image(bank)

@@ -33,8 +33,7 @@ class WaveletsPage(Page):
         dims = {"J": self.param.J, "L": self.param.L, "sigma0": self.param.sigma0, "xi0": self.param.xi0,
                     "slant": self.param.slant}
         sel = dict(dims, j=self.param.j, ell=self.param.theta)
-        space = [hv.DynamicMap(pn.bind(self._space, part=part, **sel)) for part in ("real", "imag", "modulus")]
-        self.space_pane = pn.pane.HoloViews(space[0] + space[1] + space[2], linked_axes=False)
+        self.space_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._space, **sel)), linked_axes=False)
         self.fourier_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._fourier, **sel)), linked_axes=False)
         self.lowpass_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lowpass, **dims)), linked_axes=False)
         self.lp_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._lp, **dims)), linked_axes=False)
@@ -71,13 +70,13 @@ class WaveletsPage(Page):
     def bank(self, J, L, sigma0, xi0, slant):
         return wv.display_bank(J, L, sigma0, xi0, slant)
 
-    def _space(self, part, J, L, sigma0, xi0, slant, j, ell):
-        return self.guarded(lambda: wv.wavelet_space(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
-                                                     min(ell, L - 1), part))
+    def _space(self, J, L, sigma0, xi0, slant, j, ell):
+        return self.guarded(lambda: wv.wavelet_space_panels(self.bank(J, L, sigma0, xi0, slant),
+                                                            min(j, J - 1), min(ell, L - 1)))
 
     def _fourier(self, J, L, sigma0, xi0, slant, j, ell):
         return self.guarded(lambda: wv.wavelet_fourier(self.bank(J, L, sigma0, xi0, slant), min(j, J - 1),
-                                                       min(ell, L - 1)))
+                                                       min(ell, L - 1), mark_centre=False))
 
     def _lowpass(self, J, L, sigma0, xi0, slant):
         return self.guarded(lambda: wv.lowpass_space(self.bank(J, L, sigma0, xi0, slant)))

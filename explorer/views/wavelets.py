@@ -15,9 +15,10 @@ from explorer.scattering import FilterBank, filter_bank
 from ._common import centred_bounds, square_image
 
 CAPTIONS = {
-    "space": "The wavelet ψ_{j,θ} in space: stripes perpendicular to θ, a Gaussian envelope of width "
-             "0.8·2^j pixels. Look: the modulus is smooth, the oscillation lives in the real and imaginary parts.",
-    "fourier": "|ψ̂_{j,θ}(ω)|: one bump centred at ξ_j = ξ·2^−j in the direction θ (red cross). "
+    "space": "The wavelet ψ_{j,θ} in space, real part, imaginary part and modulus side by side (one colour "
+             "scale: red > 0 > blue): stripes perpendicular to θ, a Gaussian envelope of width 0.8·2^j pixels. "
+             "Look: the modulus is smooth, the oscillation lives in the real and imaginary parts.",
+    "fourier": "|ψ̂_{j,θ}(ω)|: one bump centred at ξ_j = ξ·2^−j in the direction θ (centre in the title). "
                "Look: larger j moves the bump towards ω = 0 and shrinks it.",
     "lowpass": "The low-pass φ_J in space: a Gaussian of width 0.8·2^(J−1) pixels. "
                "Look: it averages over about 2^J pixels, which sets the scale of invariance.",
@@ -83,8 +84,35 @@ def wavelet_space(bank: FilterBank, j: int, ell: int, part: str = "real", size: 
                         symmetric=part != "modulus", cmap="viridis")
 
 
-def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260) -> hv.Overlay:
-    """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel), with the nominal centre ξ_j(cos θ, sin θ) marked."""
+PANEL_GAP = 2  # blank pixels between the panels of `wavelet_space_panels`
+
+
+def wavelet_space_panels(bank: FilterBank, j: int, ell: int, size: int = 220) -> hv.Image:
+    """Re ψ_{j,θ}, Im ψ_{j,θ} and |ψ_{j,θ}| side by side in one image (one plot to redraw when a slider
+    moves, instead of three), on one symmetric colour scale: the sign of Re and Im shows as red/blue and
+    the modulus, ≥ 0, in red only. Each panel's x axis is labelled in pixels from its own centre."""
+    _check(bank, j, ell)
+    _, psi = bank.in_space()
+    z = _crop(psi[j, ell], _space_half_width(bank, j))
+    M, N = z.shape
+    gap = np.full((M, PANEL_GAP), np.nan)
+    data = np.concatenate([z.real, gap, z.imag, gap, np.abs(z)], axis=1)
+    left, bottom, _right, top = centred_bounds(z.shape)
+    bounds = (left, bottom, left + data.shape[1], top)
+    centres = [k * (N + PANEL_GAP) for k in range(3)]
+    half = N // 2 // 4 * 4 or N // 2
+    ticks = [(c + dx, f"{dx:g}") for c in centres for dx in (-half, 0, half)]
+    title = f"Re ψ · Im ψ · |ψ|, j={j}, θ={theta_degrees(ell, bank.L):g}°"
+    m = float(np.abs(z).max()) or 1.0
+    return square_image(data, bounds, _dims("space", "x (pixels, from each panel's centre)", "y (pixels)"),
+                        hv.Dimension("psi", label="ψ"), title, size=3 * size, cmap="RdBu_r",
+                        clim=(-m, m), xticks=ticks, clipping_colors={"NaN": "white"})
+
+
+def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260,
+                    mark_centre: bool = True) -> hv.Overlay | hv.Image:
+    """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel), with the nominal centre ξ_j(cos θ, sin θ) marked by a
+    cross, or (``mark_centre=False``: one plot less to redraw) written in the title."""
     _check(bank, j, ell)
     a = np.fft.fftshift(np.abs(bank.psi_hat[j, ell]))
     M, _N = a.shape
@@ -92,10 +120,14 @@ def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260) -> hv.O
     theta = ell * np.pi / bank.L
     xi = bank.xi0 / 2**j
     kd = _dims("fourier", "ωx (rad/pixel)", "ωy (rad/pixel)")
-    img = square_image(a, bounds, kd,
-                       hv.Dimension("psi_hat", label="|ψ̂|"),
-                       f"|ψ̂| in Fourier, j={j}, θ={theta_degrees(ell, bank.L):g}°", cmap="magma", size=size)
-    centre = hv.Points([(xi * np.cos(theta), xi * np.sin(theta))], kdims=kd)
+    cx, cy = xi * np.cos(theta), xi * np.sin(theta)
+    title = f"|ψ̂| in Fourier, j={j}, θ={theta_degrees(ell, bank.L):g}°"
+    if not mark_centre:
+        title += f", centre ({cx:.2f}, {cy:.2f})"
+    img = square_image(a, bounds, kd, hv.Dimension("psi_hat", label="|ψ̂|"), title, cmap="magma", size=size)
+    if not mark_centre:
+        return img
+    centre = hv.Points([(cx, cy)], kdims=kd)
     return img * centre.opts(marker="x", size=14, color="red", line_width=2)
 
 

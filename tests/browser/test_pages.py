@@ -34,7 +34,7 @@ def test_home_links_every_page(page, server_url, screenshots):
 
 def test_wavelets_theta_slider_rotates_the_wavelet(page, server_url, screenshots):
     messages = record_console(page)
-    open_page(page, server_url + "?page=wavelets", canvases=6)
+    open_page(page, server_url + "?page=wavelets", canvases=5)
     before = plot_titles(page)
     assert any("θ=0°" in t for t in before), before
     handle = slider(page, "θ index")
@@ -42,7 +42,7 @@ def test_wavelets_theta_slider_rotates_the_wavelet(page, server_url, screenshots
     handle.press("ArrowRight")
     after = wait_for_titles_change(page, before)
     assert any("θ=22.5°" in t for t in after), after
-    wait_for_title(page, "|ψ|, j=0, θ=22.5°")
+    wait_for_title(page, "Re ψ · Im ψ · |ψ|, j=0, θ=22.5°")
     wait_for_title(page, "|ψ̂| in Fourier, j=0, θ=22.5°")
     wait_idle(page)
     page.screenshot(path=str(screenshots / "wavelets.png"), full_page=True)
@@ -163,11 +163,11 @@ def test_a_long_job_does_not_block_other_sessions(page, context, server_url):
     wait_for_title(page, "order ≤ 2, J=3: ", timeout=60)  # running, progress shown
 
     other = context.browser.new_context(viewport={"width": 1500, "height": 2200}).new_page()
-    open_page(other, server_url + "?page=wavelets", canvases=6)
+    open_page(other, server_url + "?page=wavelets", canvases=5)
     handle = slider(other, "θ index")
     handle.focus()
     handle.press("ArrowRight")
-    wait_for_title(other, "|ψ|, j=0, θ=22.5°", timeout=10)
+    wait_for_title(other, "Re ψ · Im ψ · |ψ|, j=0, θ=22.5°", timeout=10)
     still_running = [t for t in plot_titles(page) if t.startswith("order ≤ 2, J=3")]
     assert still_running and "done" not in still_running[0], still_running  # it was concurrent
     page.get_by_role("button", name="Stop").click()
