@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import sys
 
 from explorer.cli import add_data_option
 
@@ -98,6 +100,10 @@ def config_from_args(args) -> dict:
                        limit_test=args.limit_test, augment=augment, **model_config)
 
 
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def _train(args) -> None:
     apply_store_option(args)
     config = config_from_args(args)  # validates before torch sees any data
@@ -113,7 +119,17 @@ def _train(args) -> None:
         def on_epoch(record):
             print(format_epoch(record, config["epochs"]), flush=True)
 
-    run = train(config, store=store, resume=args.resume, progress=not args.no_progress,
-                on_epoch=on_epoch, device=args.device)
+    # SIGTERM (a cancelled job) unwinds like an exception, so the run's lock is released on the way out
+    # and the next job does not have to judge the lock stale; finished epochs stay checkpointed.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        run = train(config, store=store, resume=args.resume, progress=not args.no_progress,
+                    on_epoch=on_epoch, device=args.device)
+    except SystemExit:
+        print("explorer train: stopped by SIGTERM; the run keeps its finished epochs "
+              "(continue it with --resume).", file=sys.stderr, flush=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     last = run.metrics[-1]
     print(f"{run.id}: test accuracy {last['test_acc']:.2%} after {last['epoch']} epochs ({run.path})")

@@ -55,6 +55,8 @@ def test_cancel_stops_the_process_and_the_run_can_resume(tmp_path, monkeypatch):
     assert not jobs._alive(job.pid)
     info = RunStore(shipped=False).info(job.run_id)
     assert info.status == "partial" and 1 <= info.epochs_done < 50  # kept, resumable
+    assert not (info.path / "lock").exists()  # released on SIGTERM, not left for the next job to judge
+    assert "stopped by SIGTERM" in jobs.log_tail(jobs.get_job(job.id))
     again = jobs.start_training_job(long)
     assert again.argv[-1] == "--resume"
     jobs.cancel_job(again.id)
