@@ -3,6 +3,7 @@
     python benchmarks/scattering.py            # all configurations, CPU (and CUDA if present)
     python benchmarks/scattering.py --quick    # fewer repeats, no CIFAR-10 pass
     python benchmarks/scattering.py --device cuda   # the GPU alone (batches 8× larger there)
+    python benchmarks/scattering.py --profile --device cuda   # where our transform's time goes, per op
 
 Prints, per configuration: images/s for ours and Kymatio's and their ratio (target ≥ 2× on CPU,
 ≥ 5× on a GPU), peak memory of each (peak resident-memory growth of a fresh process on CPU, sampled every ms,
@@ -147,6 +148,26 @@ def fft_floor(J, shape, batch, device, repeats):
     return batch / best
 
 
+def profile_table(J, shape, batch, device, rows: int = 15) -> str:
+    """torch.profiler's operators of one warm call of our transform, by self time on the device."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from explorer.scattering import Scattering2D
+
+    device = torch.device(device)
+    scattering = Scattering2D(J, shape).to(device)
+    x = torch.rand(batch, 3, *shape, device=device)
+    scattering(x)
+    _sync(device)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        scattering(x)
+        _sync(device)
+    return prof.key_averages().table(sort_by="self_device_time_total" if cuda else "self_cpu_time_total",
+                                     row_limit=rows)
+
+
 def filter_bank_times():
     from explorer.scattering import filters, padded_shape
 
@@ -190,6 +211,8 @@ def cifar_time(device: str = "cpu"):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repeats, skip the CIFAR-10 pass")
+    parser.add_argument("--profile", action="store_true",
+                        help="print torch.profiler's table of our transform per configuration, then stop")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="only this device (default: the CPU, and CUDA when present)")
     args = parser.parse_args()
@@ -197,6 +220,13 @@ def main() -> int:
         parser.error("--device cuda: PyTorch sees no usable GPU")
     devices = [args.device] if args.device else \
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.profile:
+        for device in devices:
+            for J, shape, batch in CONFIGS:
+                batch *= CUDA_BATCH_SCALE if device == "cuda" else 1
+                print(f"\n{device}, J={J}, {shape[0]}x{shape[1]}, batch {batch} RGB:")
+                print(profile_table(J, shape, batch, device))
+        return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, devices: {devices}")
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name()}")
