@@ -24,6 +24,7 @@ COMMANDS = [
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.
 USER_ERRORS = (OSError, ValueError)
+DEBUG_ENV = "EXPLORER_DEBUG"  # set to 1: such errors raise with their traceback instead
 
 
 def add_data_option(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except USER_ERRORS as exc:
+        if os.environ.get(DEBUG_ENV):  # a bug can raise ValueError too: show its traceback on request
+            raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"explorer: error: {message}", file=sys.stderr)
         return 2

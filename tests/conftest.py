@@ -16,6 +16,7 @@ def _isolated_store(tmp_path_factory):
     """Point EXPLORER_STORE at a fresh folder so tests never read or write the user's store."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(STORE_ENV, str(tmp_path_factory.mktemp("store")))
+        mp.delenv("EXPLORER_DEBUG", raising=False)  # the CLI tests expect one-line errors
         yield
 
 

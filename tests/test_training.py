@@ -304,6 +304,13 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path, monkeypatch, capsys, args
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
+def test_cli_shows_the_traceback_when_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv("EXPLORER_DATA", raising=False)
+    monkeypatch.setenv("EXPLORER_DEBUG", "1")
+    with pytest.raises(ValueError, match="width K must be an integer ≥ 1, got 0"):
+        main(["train", "cnn13", "--store", str(tmp_path), "--no-progress", "--width", "0"])
+
+
 def test_cli_unknown_model_and_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "resnet"])
