@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from explorer.atomic import atomic_directory
 from explorer.config import default_device, store_dir
+from explorer.npy_writer import NpyChunkWriter
 from explorer.scattering import Scattering2D
 from explorer.scattering.validation import check_parameters
 
@@ -111,25 +112,24 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
     shape = (len(images), images.shape[1], len(transform.paths), *transform.output_shape)
     started = time.perf_counter()
     with atomic_directory(folder, replace=overwrite) as tmp:
-        out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=config.dtype,
-                                        shape=shape)
-        bar = tqdm(total=len(images), desc=f"scattering {config.key}", unit="img",
-                   disable=not progress)
-        on_cpu = device.type == "cpu"
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
-            x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
-            target = out[start:start + len(batch)]
-            if on_cpu:  # write straight into the memory map: no copy of the result
-                transform(x, out=torch.from_numpy(target))
-            else:
-                target[...] = transform(x).cpu().numpy()
-            bar.update(len(batch))
-            if on_progress is not None:
-                on_progress(start + len(batch), len(images))
-        bar.close()
-        out.flush()
-        del out
+        with NpyChunkWriter(tmp / "features.npy", shape, config.dtype, batch_size) as out:
+            bar = tqdm(total=len(images), desc=f"scattering {config.key}", unit="img",
+                       disable=not progress)
+            on_cpu = device.type == "cpu"
+            for start in range(0, len(images), batch_size):
+                batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
+                x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
+                target = torch.from_numpy(out.rows_view(len(batch)))
+                if on_cpu:  # straight into the writer's buffer: no copy of the result
+                    transform(x, out=target)
+                else:
+                    target.copy_(transform(x))
+                del target  # the buffer is handed to the writer thread next
+                out.commit(len(batch))
+                bar.update(len(batch))
+                if on_progress is not None:
+                    on_progress(start + len(batch), len(images))
+            bar.close()
         meta = {
             "config": asdict(config), "shape": list(shape), "input": "uint8 pixels / 255",
             "axes": ["image", "colour", "path", "row", "column"],
