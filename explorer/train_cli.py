@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 
 from explorer.cli import add_data_option
 
@@ -121,7 +122,8 @@ def _train(args) -> None:
 
     # SIGTERM (a cancelled job) unwinds like an exception, so the run's lock is released on the way out
     # and the next job does not have to judge the lock stale; finished epochs stay checkpointed.
-    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where handlers may be set
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal) if in_main_thread else None
     try:
         run = train(config, store=store, resume=args.resume, progress=not args.no_progress,
                     on_epoch=on_epoch, device=args.device)
@@ -130,6 +132,7 @@ def _train(args) -> None:
               "(continue it with --resume).", file=sys.stderr, flush=True)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     last = run.metrics[-1]
     print(f"{run.id}: test accuracy {last['test_acc']:.2%} after {last['epoch']} epochs ({run.path})")

@@ -304,6 +304,19 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path, monkeypatch, capsys, args
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
+def test_cli_trains_from_a_worker_thread(tmp_path):
+    """Signal handlers can only be set in the main thread: elsewhere the CLI trains without one."""
+    import threading
+
+    codes = []
+    argv = ["train", "cnn13", "--dataset", "synthetic", "--width", "2", "--epochs", "1",
+            "--limit-train", "16", "--limit-test", "16", "--store", str(tmp_path), "--no-progress"]
+    worker = threading.Thread(target=lambda: codes.append(main(argv)))
+    worker.start()
+    worker.join(timeout=120)
+    assert codes == [0]
+
+
 def test_cli_shows_the_traceback_when_asked(tmp_path, monkeypatch):
     monkeypatch.delenv("EXPLORER_DATA", raising=False)
     monkeypatch.setenv("EXPLORER_DEBUG", "1")
