@@ -64,6 +64,7 @@ class RunsPage(Page):
         self._job_ids: list[str] = []
         self._run_ids: list[str] = []
         self._shown_stamp: tuple | None = None  # (epochs done, status) of the run whose curves are shown
+        self._infos: dict = {}  # run id → RunInfo of the last listing (the curves and details read it)
         self.refresh()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
             self._poll = pn.state.add_periodic_callback(self.refresh, period=REFRESH_MS)
@@ -118,6 +119,7 @@ class RunsPage(Page):
 
     def refresh_runs(self):
         infos = self.store.list()
+        self._infos = {i.id: i for i in infos}
         rows = [{"id": i.id, "model": describe_model(i.config), "status": i.status,
                  "epochs": f"{i.epochs_done}/{i.epochs if i.epochs is not None else '?'}",
                  "test accuracy (%)": round(100 * i.accuracy, 2) if i.accuracy is not None else None,
@@ -192,9 +194,14 @@ class RunsPage(Page):
             self.selected_run = self._run_ids[event.new[0]]
             self._show_details()
 
+    def _info(self, run_id: str):
+        """The run as the last listing read it (refreshed every second), else read from the store."""
+        info = self._infos.get(run_id)
+        return info if info is not None else self.store.info(run_id)
+
     def _show_details(self):
         try:
-            info = self.store.info(self.selected_run)
+            info = self._info(self.selected_run)
         except (OSError, ValueError) as exc:
             self.details.object = f"Cannot read run {self.selected_run}: {exc}"
             return
@@ -213,7 +220,7 @@ class RunsPage(Page):
         if not run_id:
             return []
         try:
-            return self.store.info(run_id).metrics or []
+            return self._info(run_id).metrics or []
         except (OSError, ValueError):
             return []
 
