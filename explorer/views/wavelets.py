@@ -68,12 +68,16 @@ def _check(bank: FilterBank, j: int, ell: int) -> None:
         raise ValueError(f"angle index ℓ={ell} is out of range: the bank has angles 0..{bank.L - 1}.")
 
 
-def wavelet_space(bank: FilterBank, j: int, ell: int, part: str = "real", size: int = 220) -> hv.Image:
-    """One part of ψ_{j,θ} in space: part ∈ {"real", "imag", "modulus"}, axes in pixels, y up."""
+def _wavelet_in_space(bank: FilterBank, j: int, ell: int) -> np.ndarray:
+    """ψ_{j,θ} in space, cropped to its envelope (complex, fftshift-ed)."""
     _check(bank, j, ell)
     _, psi = bank.in_space()
-    half = _space_half_width(bank, j)
-    z = _crop(psi[j, ell], half)
+    return _crop(psi[j, ell], _space_half_width(bank, j))
+
+
+def wavelet_space(bank: FilterBank, j: int, ell: int, part: str = "real", size: int = 220) -> hv.Image:
+    """One part of ψ_{j,θ} in space: part ∈ {"real", "imag", "modulus"}, axes in pixels, y up."""
+    z = _wavelet_in_space(bank, j, ell)
     data = {"real": z.real, "imag": z.imag, "modulus": np.abs(z)}
     if part not in data:
         raise ValueError(f"part must be 'real', 'imag' or 'modulus', got {part!r}.")
@@ -91,9 +95,7 @@ def wavelet_space_panels(bank: FilterBank, j: int, ell: int, size: int = 220) ->
     """Re ψ_{j,θ}, Im ψ_{j,θ} and |ψ_{j,θ}| side by side in one image (one plot to redraw when a slider
     moves, instead of three), on one symmetric colour scale: the sign of Re and Im shows as red/blue and
     the modulus, ≥ 0, in red only. Each panel's x axis is labelled in pixels from its own centre."""
-    _check(bank, j, ell)
-    _, psi = bank.in_space()
-    z = _crop(psi[j, ell], _space_half_width(bank, j))
+    z = _wavelet_in_space(bank, j, ell)
     M, N = z.shape
     gap = np.full((M, PANEL_GAP), np.nan)
     data = np.concatenate([z.real, gap, z.imag, gap, np.abs(z)], axis=1)
