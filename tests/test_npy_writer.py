@@ -48,7 +48,7 @@ def test_the_file_is_the_array_numpy_reads(tmp_path, shape, dtype, chunks, rows)
 
 def test_without_o_direct_the_same_bytes_go_through_the_page_cache(tmp_path, monkeypatch):
     array = np.random.default_rng(1).normal(size=(50, 3, 9, 4, 4)).astype(np.float32)
-    with_direct = write(tmp_path / "direct.npy", array, [16, 16, 16, 2], 16)
+    write(tmp_path / "direct.npy", array, [16, 16, 16, 2], 16)
     monkeypatch.delattr(os, "O_DIRECT", raising=False)  # as on macOS
     without = write(tmp_path / "buffered.npy", array, [16, 16, 16, 2], 16)
     assert not without.direct
@@ -61,7 +61,6 @@ def test_without_o_direct_the_same_bytes_go_through_the_page_cache(tmp_path, mon
             np.testing.assert_array_equal(np.load(shm), array)
         finally:
             shm.unlink(missing_ok=True)
-    print("O_DIRECT used on", tmp_path, with_direct.direct)
 
 
 def test_o_direct_refused_at_the_first_write_falls_back(tmp_path, monkeypatch):
