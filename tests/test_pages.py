@@ -83,6 +83,19 @@ def test_scattering_page_messages_and_selection():
     assert not page.alert.visible and page.image.shape == (32, 32)
 
 
+def test_scattering_page_draws_one_tab_at_a_time():
+    page = build_app("scattering").page
+    root = render(page)
+    first = titles(root)
+    assert any(t.startswith("S2 children of") for t in first), first
+    assert not any("disk" in t or t.startswith("Energy") for t in first), first  # not drawn until opened
+    page.tabs.active = 1
+    page.theta1 = 2
+    assert any(t.startswith("S2 disk of j1=0, θ1=45°") for t in titles(root)), titles(root)
+    page.tabs.active = 2
+    assert any(t.startswith("Energy per order") for t in titles(root)), titles(root)
+
+
 def test_invariance_page_sliders():
     page = build_app("invariance").page
     root = render(page)

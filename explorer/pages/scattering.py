@@ -201,15 +201,20 @@ class ScatteringPage(Page):
         intro = pn.pane.Markdown(
             "## Scattering\nS_J x keeps, for every path of wavelets, the average of a modulus: "
             "S0 = x ⋆ φ_J, S1 = |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, S2 = ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J (j2 > j1). "
-            "Choose an image and (J, L) on the left, then a path (j1, θ1) to follow it to order 2.",
+            "Choose an image and (J, L) on the left, then a path (j1, θ1) to follow it to order 2. "
+            "The tabs show the same result as paths, as a disk (angle = θ, radius = scale) and as energies.",
             sizing_mode="stretch_width")
         C = sv.CAPTIONS
-        return pn.Column(
-            intro, self.alert, self.note,
+        # Three tabs, rendered only when opened (dynamic): the browser's redraw time on a slider move grows
+        # with every plot on the page, not only the redrawn ones (9 plots at once put a θ1 move over 200 ms).
+        paths = pn.Column(
             pn.FlexBox(figure(self.image_pane, C["image"], width=310), figure(self.s0_pane, C["s0"], width=310),
                        figure(self.modulus_pane, C["modulus"], width=310)),
             pn.FlexBox(figure(self.s1_pane, C["s1"], width=600), figure(self.s2_pane, C["s2"], width=600)),
-            pn.FlexBox(figure(self.disk1_pane, C["disk1"]), figure(self.disk2_pane, C["disk2"])),
-            pn.FlexBox(figure(self.order_pane, C["energy_order"]), figure(self.path_pane, C["energy_path"], width=600)),
-            sizing_mode="stretch_width",
-        )
+            sizing_mode="stretch_width")
+        disks = pn.FlexBox(figure(self.disk1_pane, C["disk1"]), figure(self.disk2_pane, C["disk2"]))
+        energy = pn.FlexBox(figure(self.order_pane, C["energy_order"]),
+                            figure(self.path_pane, C["energy_path"], width=600))
+        self.tabs = pn.Tabs(("Paths: S0, S1, S2", paths), ("Scattering disk", disks), ("Energy", energy),
+                            dynamic=True, sizing_mode="stretch_width")
+        return pn.Column(intro, self.alert, self.note, self.tabs, sizing_mode="stretch_width")

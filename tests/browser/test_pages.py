@@ -63,9 +63,20 @@ def test_scattering_theta_slider_changes_the_path(page, server_url, screenshots)
         after = plot_titles(page)
     assert any("S2 children of j1=0, θ1=22.5°" in t for t in after), after
     wait_for_title(page, "|x ⋆ ψ|, j1=0, θ1=22.5°")
-    wait_for_title(page, "S2 disk of j1=0, θ1=22.5°")
     wait_idle(page)
     page.screenshot(path=str(screenshots / "scattering.png"), full_page=True)
+    # The other tabs are drawn when opened, for the path selected meanwhile.
+    page.locator(".bk-tab", has_text="Scattering disk").first.click()
+    wait_for_title(page, "S2 disk of j1=0, θ1=22.5°")
+    handle.focus()
+    handle.press("ArrowRight")
+    wait_for_title(page, "S2 disk of j1=0, θ1=45°")
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "scattering_disk.png"), full_page=True)
+    page.locator(".bk-tab", has_text="Energy").first.click()
+    wait_for_title(page, "Energy per order")
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "scattering_energy.png"), full_page=True)
     assert console_errors(messages) == []
 
 
