@@ -143,6 +143,40 @@ def test_a_damaged_run_is_listed_as_corrupt_and_loading_names_the_fix(tmp_path, 
             store.load(run.id)
 
 
+@pytest.mark.parametrize("how", ["truncated weights", "garbage weights", "bad metrics json",
+                                 "bad config json", "config edited", "missing checkpoint"])
+def test_a_listing_made_before_the_damage_does_not_hide_it(tmp_path, how):
+    store = RunStore(tmp_path)
+    run, _, _ = checkpointed_run(store)
+    assert store.info(run.id).status == "partial"  # read once and remembered
+    damage(run, how)
+    assert store.info(run.id).status == "corrupt"
+
+
+def test_listing_rereads_a_run_only_when_its_files_change(tmp_path, monkeypatch):
+    store = RunStore(tmp_path, shipped=False)
+    run, model, optimizer = checkpointed_run(store, epochs=1)
+    other, _, _ = checkpointed_run(store, epochs=1, config={**CONFIG, "seed": 5})
+    reads = []
+    real_read = run_files.read_json
+    monkeypatch.setattr(run_files, "read_json", lambda path: reads.append(path.parent.name) or real_read(path))
+    store.list()
+    first = len(reads)
+    assert first >= 2 * 3  # config, metrics and provenance of both runs
+    assert [i.epochs_done for i in store.list()] and len(reads) == first  # nothing changed: no read
+    metrics = run.metrics + [fake_epoch(model, optimizer, 2)]
+    run.save_checkpoint(model.state_dict(), optimizer.state_dict(), 2, metrics, training_state={"step": 2})
+    infos = {i.id: i for i in store.list()}
+    assert set(reads[first:]) == {run.id}  # only the run that changed is read again
+    assert (infos[run.id].epochs_done, infos[run.id].status) == (2, "partial")
+    assert infos[other.id].epochs_done == 1
+    with run:  # a lock appears: running; when it goes, partial again
+        assert store.info(run.id).status == "running"
+    assert store.info(run.id).status == "partial"
+    store.delete(other.id)
+    assert [i.id for i in store.list()] == [run.id]
+
+
 def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     run, model, optimizer = checkpointed_run(store, epochs=1)

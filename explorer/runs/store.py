@@ -19,11 +19,13 @@ anywhere: tensors in safetensors, everything else in JSON.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -85,7 +87,8 @@ class Checkpoint(NamedTuple):
 
 @dataclass
 class RunInfo:
-    """What a listing knows of a run, read without loading any tensor."""
+    """What a listing knows of a run, read without loading any tensor. Read-only: listings made
+    before the run's files change share its config, metrics and provenance."""
     id: str
     path: Path
     status: str  # one of STATUSES
@@ -283,14 +286,60 @@ class Run:
 
 
 def inspect_run(path: Path) -> RunInfo:
-    """A run's status and summary from its files; never raises (damage becomes "corrupt")."""
+    """A run's status and summary from its files; never raises (damage becomes "corrupt").
+
+    The files are read again only when one of them changed (name, size, mtime, inode): the Runs page
+    lists the store every second in every session. Whether a lock is live is checked on every call."""
     path = Path(path)
-    info = RunInfo(id=path.name, path=path, status="partial")
+    signature = _folder_signature(path)
+    with _INSPECTED_LOCK:
+        cached = _INSPECTED.get(path)
+    if signature is not None and cached is not None and cached[0] == signature:
+        info = dataclasses.replace(cached[1])
+    else:
+        info = RunInfo(id=path.name, path=path, status="partial")
+        try:
+            _inspect(path, info)
+        except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
+            info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
+        if signature is not None:
+            with _INSPECTED_LOCK:
+                _INSPECTED[path] = (signature, dataclasses.replace(info))
+                while len(_INSPECTED) > _INSPECTED_MAX:
+                    _INSPECTED.pop(next(iter(_INSPECTED)))
+    if info.status != "corrupt":
+        try:
+            info.status = _status(path, info)
+        except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
+            info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
+    return info
+
+
+_INSPECTED: dict[Path, tuple[tuple, RunInfo]] = {}
+_INSPECTED_LOCK = threading.Lock()
+_INSPECTED_MAX = 4096
+
+
+def _folder_signature(path: Path) -> tuple | None:
+    """What changes whenever a file of the run is written (files are replaced, so the inode changes
+    too); None when the folder cannot be read."""
     try:
-        return _inspect(path, info)
-    except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
-        info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
-        return info
+        with os.scandir(path) as entries:
+            return tuple(sorted((e.name, *_stamp(e.stat(follow_symlinks=False))) for e in entries))
+    except OSError:
+        return None
+
+
+def _stamp(st: os.stat_result) -> tuple:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _status(path: Path, info: RunInfo) -> str:
+    if locks.lock_is_live(path / locks.LOCK_NAME):
+        return "running"
+    if info.provenance.get("complete") and info.epochs_done == info.epochs:
+        return "complete"
+    return "partial"
 
 
 def _inspect(path: Path, info: RunInfo) -> RunInfo:
@@ -333,12 +382,7 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
                 files.safetensors_metadata(path / name)
             except (OSError, ValueError) as exc:
                 return corrupt(str(exc))
-    if locks.lock_is_live(path / locks.LOCK_NAME):
-        info.status = "running"
-    elif info.provenance.get("complete") and len(metrics) == info.epochs:
-        info.status = "complete"
-    else:
-        info.status = "partial"
+    info.status = "partial"  # inspect_run decides between partial, running and complete
     return info
 
 
