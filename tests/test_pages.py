@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import bokeh.document
 
@@ -156,6 +157,32 @@ def test_scattering_page_cifar_source():
     assert "test image 5 of class ship" in page.note.object
     page.cifar_index = 999
     assert page.image.shape == (64, 64)
+
+
+def test_runs_form_edit_landing_just_after_the_click_is_used(tmp_path, monkeypatch):
+    """The server applies a field's last edit and the Start click in two worker threads: the edit can land
+    a few milliseconds after the click handler began. The job must still get the edited value."""
+    from explorer import jobs
+    from explorer.pages import runs as runs_page
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    page = build_app("runs").page
+    started = []
+
+    def fake_start(argv):
+        started.append(argv)
+        raise jobs.JobError("not started in this test")
+
+    monkeypatch.setattr(jobs, "start_training_job", fake_start)
+    monkeypatch.setattr(runs_page, "FORM_SETTLE_S", 0.5)
+    clicked = threading.Event()
+    click = threading.Thread(target=lambda: clicked.set() or page._on_start())
+    click.start()
+    clicked.wait(10)
+    time.sleep(0.05)  # the edit lands after the handler began (a wide settle time keeps a loaded CI safe)
+    page.epochs = 7  # the edit, committed when the field lost focus to the button
+    click.join(10)
+    assert started and started[0][started[0].index("--epochs") + 1] == "7", started
 
 
 def test_runs_page_lists_shipped_runs_and_explains_a_bad_form(tmp_path, monkeypatch):

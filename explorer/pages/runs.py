@@ -17,6 +17,7 @@ from explorer.views import runs as rv
 from .base import Page, figure
 
 REFRESH_MS = 1000
+FORM_SETTLE_S = 0.1  # see _on_start
 RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source"]
 JOB_COLUMNS = ["job", "command", "state", "progress (%)", "last output"]
 
@@ -93,6 +94,10 @@ class RunsPage(Page):
         return argv
 
     def _on_start(self, *_):
+        # With worker threads (pn.extension(nthreads=…)), a field edited just before the click (committed
+        # when the field loses focus, i.e. at the click) is applied by another thread at the same moment:
+        # let it land before reading the form. This runs in a worker thread, so no session waits.
+        time.sleep(FORM_SETTLE_S)
         try:
             job = jobs.start_training_job(self.train_arguments())
         except (jobs.JobError, OSError) as exc:
