@@ -202,3 +202,15 @@ def test_runs_page_lists_shipped_runs_and_explains_a_bad_form(tmp_path, monkeypa
     assert page.jobs_table.value.empty  # nothing was started
     page.model, page.rho, page.alpha = "cnn13", "relu_k", 0.25
     assert page.train_arguments()[-4:] == ["--rho", "relu_k", "--alpha", "0.25"]
+
+
+def test_sliders_are_not_debounced_by_the_private_attribute_panel_reads():
+    """app.py sets a private Panel attribute (the 50 ms merge of browser events; sliders already send one
+    value per key press or release). If Panel renames it, the setting would silently do nothing."""
+    import inspect
+
+    from panel.reactive import Syncable
+
+    assert "self._debounce" in inspect.getsource(Syncable._server_change)
+    assert pn.widgets.IntSlider._debounce == 0 and pn.widgets.FloatSlider._debounce == 0
+    assert pn.widgets.TextInput._debounce == Syncable._debounce > 0  # other widgets keep Panel's default
