@@ -355,3 +355,27 @@ def test_cli_trains_and_a_second_job_on_the_same_run_is_refused(tmp_path, capsys
                               timeout=120, check=False)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"run {run.id} is being written by pid {os.getpid()}" in done.stderr
+
+
+def test_float32_evaluation_flags_survive_overlapping_threads():
+    """Two evaluations overlapping in time (app worker threads): TF32 stays off until the last one ends,
+    then the flags are what they were before (a save/restore per caller would leave them off for good)."""
+    import torch
+
+    from explorer.training import trainer
+
+    cuda = torch.device("cuda")  # the flags can be set without a GPU; nothing runs on the device
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        first, second = trainer._full_float32(cuda), trainer._full_float32(cuda)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        second.__exit__(None, None, None)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        with trainer._full_float32(torch.device("cpu")):
+            assert torch.backends.cuda.matmul.allow_tf32  # nothing to change on the CPU
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

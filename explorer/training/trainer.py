@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
 
@@ -52,17 +53,31 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+_FLOAT32_LOCK = threading.Lock()
+_float32_users = 0
+_tf32_before: tuple[bool, bool] | None = None
+
+
 @contextlib.contextmanager
 def _full_float32(device: torch.device):
+    """Evaluate in true float32 on CUDA (TF32 off). The flags are process-wide: while several threads
+    evaluate at once, the first turns TF32 off and the last one out restores what was there before."""
+    global _float32_users, _tf32_before
     if device.type != "cuda":
         yield
         return
-    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    with _FLOAT32_LOCK:
+        if _float32_users == 0:
+            _tf32_before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        _float32_users += 1
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+        with _FLOAT32_LOCK:
+            _float32_users -= 1
+            if _float32_users == 0:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _tf32_before
 
 
 def load_data(config: dict, split: str, device: torch.device, progress: bool = False) -> DeviceData:
