@@ -177,6 +177,16 @@ def test_listing_rereads_a_run_only_when_its_files_change(tmp_path, monkeypatch)
     assert [i.id for i in store.list()] == [run.id]
 
 
+def test_listing_puts_the_most_recently_changed_run_first(tmp_path):
+    store = RunStore(tmp_path, shipped=False)
+    first, _, _ = checkpointed_run(store, epochs=1)
+    second, _, _ = checkpointed_run(store, epochs=1, config={**CONFIG, "seed": 5})
+    for run, when in ((first, 2_000_000_000), (second, 2_000_000_100), (first, 2_000_000_200)):
+        os.utime(run.path / "metrics.json", (when, when))  # as if an epoch had just been written
+        assert [i.id for i in store.list()][0] == run.id
+        assert store.info(run.id).changed_at == when
+
+
 def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     run, model, optimizer = checkpointed_run(store, epochs=1)

@@ -100,6 +100,7 @@ class RunInfo:
     accuracy: float | None = None  # test accuracy of the last finished epoch
     provenance: dict = field(default_factory=dict)
     shipped: bool = False  # ships with the package (read-only)
+    changed_at: float = 0.0  # when a file of the run last changed (seconds since the epoch)
 
     @property
     def model(self) -> str | None:
@@ -288,30 +289,28 @@ class Run:
 def inspect_run(path: Path) -> RunInfo:
     """A run's status and summary from its files; never raises (damage becomes "corrupt").
 
-    The files are read again only when one of them changed (name, size, mtime, inode): the Runs page
-    lists the store every second in every session. Whether a lock is live is checked on every call."""
+    The files are read again only when one of them changed (name, inode, size, mtime, ctime): the Runs
+    page lists the store every second in every session. Whether a lock is live is checked every time."""
     path = Path(path)
     signature = _folder_signature(path)
-    with _INSPECTED_LOCK:
-        cached = _INSPECTED.get(path)
-    if signature is not None and cached is not None and cached[0] == signature:
-        info = dataclasses.replace(cached[1])
-    else:
-        info = RunInfo(id=path.name, path=path, status="partial")
-        try:
+    info = RunInfo(id=path.name, path=path, status="partial")
+    try:
+        with _INSPECTED_LOCK:
+            cached = _INSPECTED.get(path)
+        if signature is not None and cached is not None and cached[0] == signature:
+            info = dataclasses.replace(cached[1])
+        else:
             _inspect(path, info)
-        except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
-            info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
-        if signature is not None:
-            with _INSPECTED_LOCK:
-                _INSPECTED[path] = (signature, dataclasses.replace(info))
-                while len(_INSPECTED) > _INSPECTED_MAX:
-                    _INSPECTED.pop(next(iter(_INSPECTED)))
-    if info.status != "corrupt":
-        try:
+            info.changed_at = max((stamp[3] for stamp in signature or ()), default=0) / 1e9
+            if signature is not None:
+                with _INSPECTED_LOCK:
+                    _INSPECTED[path] = (signature, dataclasses.replace(info))
+                    while len(_INSPECTED) > _INSPECTED_MAX:
+                        _INSPECTED.pop(next(iter(_INSPECTED)))
+        if info.status != "corrupt":
             info.status = _status(path, info)
-        except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
-            info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 (a listing must survive any damage)
+        info.status, info.error = "corrupt", f"{type(exc).__name__}: {exc}"
     return info
 
 
@@ -321,17 +320,14 @@ _INSPECTED_MAX = 4096
 
 
 def _folder_signature(path: Path) -> tuple | None:
-    """What changes whenever a file of the run is written (files are replaced, so the inode changes
-    too); None when the folder cannot be read."""
+    """(name, inode, size, mtime ns, ctime ns) of every entry: any write of the run changes it (files are
+    replaced, so even a same-size rewrite gets a new inode); None when the folder cannot be read."""
     try:
         with os.scandir(path) as entries:
-            return tuple(sorted((e.name, *_stamp(e.stat(follow_symlinks=False))) for e in entries))
+            return tuple(sorted((e.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                                for e in entries for st in [e.stat(follow_symlinks=False)]))
     except OSError:
         return None
-
-
-def _stamp(st: os.stat_result) -> tuple:
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _status(path: Path, info: RunInfo) -> str:
@@ -462,8 +458,7 @@ class RunStore:
     def list(self) -> list[RunInfo]:
         """Every run, the user's most recently changed first, then the shipped ones that no user
         run shadows; damaged ones with status "corrupt"."""
-        mine = sorted((inspect_run(p) for p in self._folders()), key=lambda i: _mtime(i.path),
-                      reverse=True)
+        mine = sorted((inspect_run(p) for p in self._folders()), key=lambda i: i.changed_at, reverse=True)
         ids = {info.id for info in mine}
         shipped = [inspect_run(p) for p in sorted(self._shipped_folders()) if p.name not in ids]
         return mine + shipped
@@ -514,9 +509,3 @@ def _run_folders(root: Path) -> list[Path]:
         return []
     return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
-
-def _mtime(path: Path) -> float:
-    try:
-        return max((p.stat().st_mtime for p in path.iterdir()), default=path.stat().st_mtime)
-    except OSError:
-        return 0.0
