@@ -60,10 +60,8 @@ def measure_page(page, url: str, slug: str, label: str, prefixes: list, setup: l
     page.goto(f"{url}?page={slug}")
     page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length > 0", timeout=60_000)
     tabs = [s[4:] for s in setup if s.startswith("tab:")]
-    if tabs:  # the measured plot is in a tab not yet opened: first render = the first plot of the page
-        page.wait_for_function(TITLE_JS, arg="", timeout=60_000)
-    else:
-        page.wait_for_function(TITLE_JS, arg=prefix, timeout=60_000)
+    # First render: the measured plot, or the page's first plot when that plot is in a tab not yet opened.
+    page.wait_for_function(TITLE_JS, arg="" if tabs else prefix, timeout=60_000)
     first_render = time.perf_counter() - t
     if "size" in setup:
         page.locator(".bk-btn-group").get_by_text(str(size), exact=True).first.click()
@@ -75,7 +73,6 @@ def measure_page(page, url: str, slug: str, label: str, prefixes: list, setup: l
         page.locator(".bk-tab", has_text=tab).first.click()
         page.wait_for_function(TITLE_JS, arg=prefix, timeout=60_000)
         time.sleep(1.0)
-    page.wait_for_function(TITLE_JS, arg=prefix, timeout=60_000)
     handle = page.locator(".bk-input-group", has_text=label).locator(".noUi-handle").first
     handle.focus()
     latencies = []
