@@ -26,8 +26,10 @@ def as_float32(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
 
-IMAGE_OPTS = {"colorbar": True, "tools": ["hover"], "toolbar": "below", "framewise": True,
-                  "axiswise": True}
+# Every figure a slider can change is framewise (ranges recomputed per frame). Never axiswise=True: in an
+# overlay it freezes the ranges at the first frame (HoloViews 1.23), which hid S1 columns after L grew.
+# tests/test_plot_ranges.py checks every page's rendered ranges after parameter changes.
+IMAGE_OPTS = {"colorbar": True, "tools": ["hover"], "toolbar": "below", "framewise": True}
 
 
 def square_image(data, bounds, kdims, vdim, title, cmap="viridis", size=260, symmetric=False, **opts):

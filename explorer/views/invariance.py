@@ -24,7 +24,7 @@ CAPTIONS = {
 }
 
 _CURVE_OPTS = {"frame_width": 420, "frame_height": 260, "tools": ["hover"], "toolbar": "below", "framewise": True,
-                   "axiswise": True, "show_grid": True}
+               "show_grid": True}
 
 
 def _floor(values, floor=1e-17):

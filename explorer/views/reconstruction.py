@@ -27,4 +27,4 @@ def loss_figure(history, title: str = "Loss") -> hv.Curve:
     return hv.Curve((steps, values), hv.Dimension("rec_step", label="evaluation"),
                     hv.Dimension("rec_loss", label="relative loss ‖S x̂ − S x‖² / ‖S x‖²")).opts(
         logy=True, title=title, frame_width=380, frame_height=240, tools=["hover"], toolbar="below",
-        framewise=True, axiswise=True, show_grid=True)
+        framewise=True, show_grid=True)

@@ -10,7 +10,7 @@ CAPTIONS = {
 }
 
 _OPTS = {"frame_width": 420, "frame_height": 240, "tools": ["hover"], "toolbar": "below", "show_grid": True,
-         "framewise": True, "axiswise": True}
+         "framewise": True}
 
 
 def accuracy_curves(metrics: list[dict], title: str = "Accuracy per epoch") -> hv.Overlay:

@@ -40,7 +40,7 @@ def image_view(x: np.ndarray, title: str = "Input image", size: int = 210) -> hv
     kd = [hv.Dimension("img_x", label="x (pixels)"), hv.Dimension("img_y", label="y (pixels)")]
     return hv.Image(x, bounds=image_bounds(x.shape), kdims=kd, vdims=[hv.Dimension("gray_level", label="gray level")]
                     ).opts(cmap="gray", title=title, frame_width=size, frame_height=size, colorbar=True,
-                           tools=["hover"], toolbar="below", framewise=True, axiswise=True)
+                           tools=["hover"], toolbar="below", framewise=True)
 
 
 def s0_view(result, size: int = 210) -> hv.Image:
@@ -49,7 +49,7 @@ def s0_view(result, size: int = 210) -> hv.Image:
     kd = [hv.Dimension("s0_x", label="x (pixels)"), hv.Dimension("s0_y", label="y (pixels)")]
     return hv.Image(s0, bounds=(0, 0, W, H), kdims=kd, vdims=[hv.Dimension("S0", label="S0")]).opts(
         cmap="gray", title=f"S0 = x ⋆ φ_J, J={result.J} ({s0.shape[0]}×{s0.shape[1]})", frame_width=size,
-        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True)
 
 
 def mosaic(maps: np.ndarray, gap: int = 1) -> np.ndarray:
@@ -81,7 +81,7 @@ def _grid_image(maps, row_labels, col_labels, prefix, xlabel, ylabel, vlabel, ti
     height = max(60, int(width * R * h / (C * w)))
     return img.opts(cmap="viridis", cnorm="log", clim=(lo, hi), xticks=xticks, yticks=yticks, title=title,
                     frame_width=width, frame_height=height, colorbar=True, tools=["hover"], toolbar="below",
-                    framewise=True, axiswise=True, clipping_colors={"NaN": "white"})
+                    framewise=True, clipping_colors={"NaN": "white"})
 
 
 def s1_grid(result, j1: int | None = None, theta1: int | None = None, width: int = 560) -> hv.Overlay:
@@ -126,7 +126,7 @@ def modulus_view(result, j1: int, theta1: int, size: int = 210) -> hv.Image:
     kd = [hv.Dimension("u_x", label="x (pixels)"), hv.Dimension("u_y", label="y (pixels)")]
     return hv.Image(u, bounds=image_bounds(u.shape), kdims=kd, vdims=[hv.Dimension("U1", label="|x ⋆ ψ|")]).opts(
         cmap="magma", title=f"|x ⋆ ψ|, j1={j1}, θ1={_theta_label(theta1, result.L)}", frame_width=size,
-        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
+        frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True)
 
 
 def path_energies(result) -> np.ndarray:
@@ -150,7 +150,7 @@ def energy_per_order(result, width: int = 300) -> hv.Bars:
     return hv.Bars(data, kdims=[hv.Dimension("order", label="order m")],
                    vdims=[hv.Dimension("energy", label="‖S_m x‖² / ‖x‖²")]).opts(
         logy=True, ylim=(lo, 2.0), title=f"Energy per order (total {e.sum():.3f})", frame_width=width, frame_height=220,
-        tools=["hover"], toolbar="below", framewise=True, axiswise=True, color="#1f77b4")
+        tools=["hover"], toolbar="below", framewise=True, color="#1f77b4")
 
 
 def energy_per_path(result, width: int = 560) -> hv.Scatter:
@@ -166,7 +166,7 @@ def energy_per_path(result, width: int = 560) -> hv.Scatter:
                       vdims=[hv.Dimension("penergy", label="‖S x[p]‖² / ‖x‖²"), "order", "j1", "θ1 (degrees)",
                              "j2", "θ2 (degrees)"]).opts(
         logy=True, color="order", cmap=["black", "#1f77b4", "#ff7f0e"], size=4, title="Energy per path",
-        frame_width=width, frame_height=220, tools=["hover"], toolbar="below", framewise=True, axiswise=True)
+        frame_width=width, frame_height=220, tools=["hover"], toolbar="below", framewise=True)
 
 
 # -- scattering disk ------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def _disk_polygons(wedges, prefix: str, L: int, title: str, width: int, hover: b
     return hv.Polygons(polys, kdims=kd, vdims=vd).opts(
         color=f"{prefix}_energy", cmap="viridis", clim=(0, 1), colorbar=True, line_color="white",
         line_width=0.5, title=title, frame_width=width, frame_height=width, tools=["hover"] if hover else [],
-        toolbar="below", xlim=(-radius, radius), ylim=(-radius, radius), framewise=True, axiswise=True,
+        toolbar="below", xlim=(-radius, radius), ylim=(-radius, radius), framewise=True,
         xticks=0, yticks=0)
 
 
@@ -203,7 +203,7 @@ def _disk_raster(wedges, prefix: str, title: str, width: int) -> hv.Image:
     return hv.Image(image, bounds=(-radius, -radius, radius, radius), kdims=kd,
                     vdims=[hv.Dimension(f"{prefix}_energy", label="energy / max")]).opts(
         cmap="viridis", clim=(0, 1), colorbar=True, title=title, frame_width=width, frame_height=width,
-        toolbar="below", clipping_colors={"NaN": "white"}, framewise=True, axiswise=True, xticks=0, yticks=0)
+        toolbar="below", clipping_colors={"NaN": "white"}, framewise=True, xticks=0, yticks=0)
 
 
 def disk_order1(result, j1: int | None = None, theta1: int | None = None, width: int = 300):
