@@ -13,7 +13,8 @@ from explorer.pages import PAGES, page_spec
 
 # Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
 # sliders send their value when released (throttled).
-pn.extension("tabulator", nthreads=2, throttled=True, notifications=False)  # tabulator: the Runs page
+# tabulator: the Runs page; katex: formulas written $…$ in Markdown panes and captions.
+pn.extension("tabulator", "katex", nthreads=2, throttled=True, notifications=False)
 hv.extension("bokeh", logo=False)
 
 # Panel waits 50 ms (Syncable._debounce, a private class attribute) before handling a change sent by the
@@ -36,6 +37,7 @@ def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
     if slug is None:
         arg = pn.state.session_args.get("page", [b"home"]) if pn.state.curdoc else [b"home"]
         slug = arg[0].decode() if isinstance(arg[0], bytes) else str(arg[0])
+    slug = slug.strip().lower()  # ?page=Scattering finds the scattering page
     try:
         spec = page_spec(slug)
         missing = None

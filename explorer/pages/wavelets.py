@@ -61,7 +61,7 @@ class WaveletsPage(Page):
         self.param.j.bounds = (0, self.J - 1)
         self.param.theta.bounds = (0, self.L - 1)
 
-    def _on_shape(self, event):
+    def _on_shape(self, *_):
         with param.parameterized.batch_call_watchers(self):
             self._sync_bounds()
             self.j = min(self.j, self.J - 1)
