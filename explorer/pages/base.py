@@ -22,10 +22,19 @@ def placeholder(message: str = "nothing to show") -> hv.Text:
     return hv.Text(0, 0, message).opts(xaxis=None, yaxis=None, toolbar=None, frame_width=200, frame_height=120)
 
 
+# How a plot that still shows the previous parameters looks while the alert explains why (greyed, faded).
+STALE_STYLES = {"opacity": "0.35", "filter": "grayscale(100%)"}
+CURRENT_STYLES = {"opacity": "1", "filter": "none"}  # explicit: a removed key would stay in the browser
+STALE_NOTE = " The plots below still show the previous parameters (greyed out) until this is fixed."
+
+
 class Page(pn.viewable.Viewer):
     """A page: its param parameters are its state, `self.alert` shows what went wrong."""
 
     title = "Page"
+    # An error on most pages means the plots keep the previous parameters' frame; a page whose errors
+    # never concern its plots (a training job that failed to start) sets this False.
+    errors_leave_plots_stale = True
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -33,8 +42,25 @@ class Page(pn.viewable.Viewer):
         self.note = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
 
     def show_error(self, message: str | None) -> None:
-        self.alert.object = message or ""
+        """Show `message` in the alert and grey out every plot, which keeps its last good frame; None
+        clears both."""
+        stale = bool(message) and self.errors_leave_plots_stale
+        self.alert.object = (message + STALE_NOTE if stale else message) or ""
         self.alert.visible = bool(message)
+        for pane in self.plot_panes():
+            self.mark_stale(pane, stale)
+
+    def plot_panes(self) -> list[pn.pane.HoloViews]:
+        """The page's plots (its HoloViews panes, wherever they are attributes)."""
+        return [v for v in vars(self).values() if isinstance(v, pn.pane.HoloViews)]
+
+    @staticmethod
+    def mark_stale(pane, stale: bool) -> None:
+        pane.styles = {**pane.styles, **(STALE_STYLES if stale else CURRENT_STYLES)}
+
+    @staticmethod
+    def is_stale(pane) -> bool:
+        return all(pane.styles.get(k) == v for k, v in STALE_STYLES.items())
 
     def show_note(self, message: str | None) -> None:
         self.note.object = message or ""
