@@ -1,11 +1,41 @@
-"""Every tutorial notebook in notebooks/ runs top to bottom (their asserts included), and is committed stripped."""
+"""Every tutorial notebook in notebooks/ runs top to bottom (their asserts included), ends with its app page
+live, and is committed in the form the nbstripout filter leaves (README, "Notebooks")."""
 from __future__ import annotations
 
+import asyncio
+import html
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
+import bokeh.document
+import bokeh.models
+import nbformat
+import panel as pn
 import pytest
 
+from explorer.pages import PAGES
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# Each notebook's last cell shows its page; the title is one the page draws at its initial settings.
+LIVE_PAGES = {
+    "01_wavelets": ("wavelets", "Re ψ · Im ψ · |ψ|, j=0, θ=0°"),
+    "02_scattering": ("scattering", "S2 children of j1=0, θ1=0°"),
+    "03_invariance_and_stability": ("invariance", "Lipschitz ratios over"),  # computed, not "computing…"
+    "04_training_runs": ("runs", "Accuracy of cnn13-"),  # the run the notebook trained, selected
+}
+# The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python
+# version would differ between readers).
+EXTRA_KEYS = "metadata.language_info"
+
+
+@pytest.fixture(autouse=True)
+def _reset_panel_state():
+    yield
+    pn.state.reset()
 
 
 def test_there_are_notebooks():
@@ -13,10 +43,23 @@ def test_there_are_notebooks():
     assert {"01_wavelets.ipynb", "02_scattering.ipynb"} <= names
 
 
+def strip(path: Path, cwd: Path) -> bytes:
+    """What the git filter stores for the file at `path`, run outside any repository and without the
+    user's git config, so only README's settings apply."""
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run([sys.executable, "-m", "nbstripout", "--textconv", "--extra-keys", EXTRA_KEYS, str(path)],
+                          cwd=cwd, env=env, check=True, capture_output=True).stdout
+
+
+def output_texts(output) -> list[str]:
+    """The "text" strings of the Bokeh models in a Panel output (plot titles, Markdown), decoded."""
+    source = html.unescape(output.get("data", {}).get("text/html", ""))
+    return [json.loads(f'"{s}"') for s in re.findall(r'"text":\s*"((?:[^"\\]|\\.)*)"', source)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path):
-    import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
@@ -24,11 +67,77 @@ def test_notebook_runs(path, tmp_path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
 
+    slug, title = LIVE_PAGES[path.stem]
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert f'show_page("{slug}"' in last.source, f"{path.name} must end with its page, live"
+    texts = [t for o in last.outputs for t in output_texts(o)]
+    assert any(t.startswith(title) for t in texts), texts
+
+    # Executed, the notebook is what a reader would save; the filter gives back the committed file.
+    executed = tmp_path / path.name
+    nbformat.write(nb, executed)
+    assert executed.read_bytes() != path.read_bytes()
+    assert strip(executed, tmp_path) == path.read_bytes()
+
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_is_stripped(path):
-    import nbformat
-
+def test_notebook_is_stripped(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: cells {dirty} keep outputs; strip them before committing"
+    # Also ids, metadata and formatting as the filter writes them: else the first commit through the
+    # filter would show a diff nobody made.
+    assert strip(path, tmp_path) == path.read_bytes(), f"{path.name}: run nbstripout (README, Notebooks)"
+
+
+# -- explorer.pages.notebook, without a kernel ------------------------------------------------------------
+
+@pytest.mark.parametrize("slug", [p.slug for p in PAGES])
+def test_show_page_lays_out_controls_then_page(slug):
+    from explorer.pages.notebook import SIDEBAR_WIDTH, show_page
+
+    row = show_page(slug)
+    assert type(row.page) is next(p for p in PAGES if p.slug == slug).load()
+    if row.page.controls is None:
+        assert len(row.objects) == 1
+    else:
+        sidebar = row.objects[0]
+        assert len(row.objects) == 2 and sidebar.width == SIDEBAR_WIDTH and row.page.controls in sidebar.objects
+    root = row.get_root(bokeh.document.Document())
+    assert not row.page.alert.visible, row.page.alert.object
+    figures = [m for m in root.references() if isinstance(m, bokeh.models.Plot)]
+    assert figures or slug == "home"
+
+
+def test_show_page_sets_parameters_and_computes_what_serving_would():
+    from explorer.pages.notebook import show_page
+
+    row = show_page("Invariance", J=1)
+    assert row.page.J == 1 and row.poll is None
+    # Served, a thread computes the ratios; in a notebook show_page does, or the histogram says "computing…"
+    assert row.page.lipschitz is not None and row.page.lipschitz["ratio"].size > 0
+
+
+def test_runs_page_is_polled_in_a_notebook_and_a_second_show_stops_the_first_poll(tmp_path, monkeypatch):
+    from explorer.pages.notebook import show_page
+    from explorer.runs import RunStore
+    from explorer.training import make_config
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+
+    async def kernel():  # a kernel runs cells inside its event loop; the poll runs on that loop
+        row = show_page("runs")
+        assert row.poll.running
+        before = set(row.page.runs_table.value["id"])
+        run = RunStore().create_or_open(make_config("cnn13", width=4, epochs=1, dataset="synthetic"))
+        assert run.id not in before
+        for _ in range(50):  # the poll's period is 1 s
+            await asyncio.sleep(0.1)
+            if run.id in set(row.page.runs_table.value["id"]):
+                break
+        assert run.id in set(row.page.runs_table.value["id"])
+        again = show_page("runs")  # the cell run again
+        assert not row.poll.running and again.poll.running
+        again.poll.stop()
+
+    asyncio.run(kernel())
