@@ -63,7 +63,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     add_data_option(parser)
     add_store_option(parser)
     parser.add_argument("--dataset", default="cifar10",
-                        help="cifar10 (default) or synthetic (512 noisy stripes, 2 classes: a smoke test)")
+                        help="cifar10 (default) or synthetic (noisy stripes, 2 classes, 2048 training and "
+                        "512 test images: a smoke test)")
     parser.add_argument("--schedule", default=None, help=SCHEDULE_HELP)
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the schedule's)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the schedule's (128)")
