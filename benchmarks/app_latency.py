@@ -8,6 +8,11 @@ Latency = browser time from the key press to the first animation frame in which 
 drives shows its new title (read from Bokeh's models), i.e. the whole page has re-rendered. The Scattering
 page shows one tab at a time: "scattering" measures its first tab (paths), "scat-disk" its disk tab.
 Prints the time to first render of each page and the median / p90 / max latency per page.
+
+First render on a warm server (issue 10's target: the first plot visible within 2 s of opening any page):
+every page is opened once to warm the server's caches, then each page is opened --opens times in a fresh tab;
+"shell" is the time until the page's text shows, "first plot" until the first plot has drawn its canvas,
+"all plots" until every plot of the shown tab has (no loading spinner left).
 """
 from __future__ import annotations
 
@@ -93,12 +98,55 @@ def measure_page(page, url: str, slug: str, label: str, prefixes: list, setup: l
     return first_render, latencies
 
 
+# The slugs opened by the first-render measurement (every page of the app).
+RENDER_PAGES = ["home", "wavelets", "scattering", "invariance", "reconstruction", "runs"]
+
+
+def plots_drawn(page) -> tuple[int, int]:
+    """(plots with a drawn canvas, loading spinners) on the page now; locators pierce Bokeh's shadow DOM."""
+    return page.locator(".bk-Canvas canvas").count(), page.locator(".pn-loading").count()
+
+
+def first_render_times(browser, url: str, slug: str) -> dict:
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    try:
+        t = time.perf_counter()
+        page.goto(f"{url}?page={slug}", wait_until="commit")
+        page.get_by_text("Pages", exact=True).first.wait_for(timeout=60_000)
+        shell = time.perf_counter() - t
+        first = everything = None
+        while time.perf_counter() - t < 60:
+            canvases, spinners = plots_drawn(page)
+            if canvases and first is None:
+                first = time.perf_counter() - t
+            if first is not None and not spinners:
+                everything = time.perf_counter() - t
+                break
+            time.sleep(0.02)
+        return {"shell": shell, "first": first, "all": everything}
+    finally:
+        page.close()
+
+
+def measure_first_renders(browser, url: str, opens: int) -> None:
+    for slug in RENDER_PAGES:  # warm the server: caches, imports of every page module
+        first_render_times(browser, url, slug)
+    print(f"{'page':<15} {'shell':>7} {'first plot':>11} {'all plots':>10}   (s, median of {opens} opens, warm server)")
+    for slug in RENDER_PAGES:
+        runs = [first_render_times(browser, url, slug) for _ in range(opens)]
+        med = lambda key: statistics.median(r[key] for r in runs if r[key] is not None) if any(  # noqa: E731
+            r[key] is not None for r in runs) else float("nan")
+        print(f"{slug:<15} {med('shell'):>7.2f} {med('first'):>11.2f} {med('all'):>10.2f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=20, help="key presses per page (after one warm-up)")
     parser.add_argument("--size", type=int, default=128, help="image size on the scattering page")
     parser.add_argument("--pages", nargs="+", default=[p[0] for p in PAGES], choices=[p[0] for p in PAGES],
                         help="pages to measure (default: all)")
+    parser.add_argument("--opens", type=int, default=3, help="opens per page for the first-render figures")
+    parser.add_argument("--first-render-only", action="store_true", help="skip the slider latencies")
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -113,6 +161,10 @@ def main(argv=None) -> int:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1400})
             page.set_default_timeout(90_000)  # a first render can be slow on a loaded machine
+            measure_first_renders(browser, url, args.opens)
+            if args.first_render_only:
+                browser.close()
+                return 0
             print(f"{'page':<12} {'first render':>12} {'n':>3} {'median':>8} {'p90':>8} {'max':>8}   (ms)")
             for name, slug, label, prefixes, setup in PAGES:
                 if name not in args.pages:

@@ -10,6 +10,7 @@ import holoviews as hv
 import panel as pn
 
 from explorer.pages import PAGES, page_spec
+from explorer.pages.warmup import warm_in_background
 
 # Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
 # sliders send their value when released (throttled).
@@ -59,4 +60,5 @@ def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
 
 
 if pn.state.served:
+    warm_in_background()  # once per server process: every page's default view computed before it is asked for
     build_app().servable(title="Structures Explorer")

@@ -13,8 +13,17 @@ def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
     """A HoloViews object (or pane) with its one-line caption underneath, `width` pixels wide (fixed, so that
     figures sit side by side in a FlexBox)."""
     pane = obj if isinstance(obj, pn.viewable.Viewable) else pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
-    return pn.Column(pane, pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
+    return pn.Column(deferred(pane), pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
                                             margin=(0, 10, 10, 10)))
+
+
+def deferred(pane: pn.viewable.Viewable) -> pn.viewable.Viewable:
+    """`pane`, drawn only once the served page has loaded (a spinner until then), so a page shows at once
+    and its plots fill in after; outside a server it is drawn at once."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:  # a notebook or a test: nothing to show first
+        return pane
+    return pn.panel(lambda: pane, defer_load=True, loading_indicator=True)
 
 
 def placeholder(message: str = "nothing to show") -> hv.Text:
@@ -61,6 +70,10 @@ class Page(pn.viewable.Viewer):
     @staticmethod
     def is_stale(pane) -> bool:
         return all(pane.styles.get(k) == v for k, v in STALE_STYLES.items())
+
+    def warm_caches(self) -> None:
+        """Compute what this page computes only once it is served (the server warms every page's defaults
+        at start, `explorer.pages.warmup`). Rendering the page already covers its plots."""
 
     def show_note(self, message: str | None) -> None:
         self.note.object = message or ""
