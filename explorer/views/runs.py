@@ -11,6 +11,9 @@ CAPTIONS = {
 
 _OPTS = {"frame_width": 420, "frame_height": 240, "tools": ["hover"], "toolbar": "below", "show_grid": True,
          "framewise": True}
+# framewise on the overlay alone does not refit it (HoloViews 1.23 reads each element's own option): the
+# curves of a newly selected run left the previous run's ranges. Never axiswise=True (it freezes them).
+_ELEMENT = {"framewise": True}
 
 
 def accuracy_curves(metrics: list[dict], title: str = "Accuracy per epoch") -> hv.Overlay:
@@ -20,8 +23,8 @@ def accuracy_curves(metrics: list[dict], title: str = "Accuracy per epoch") -> h
     curves = []
     for key, label, dash in (("train_acc", "train", "dashed"), ("test_acc", "test", "solid")):
         points = [(m["epoch"], 100 * m[key]) for m in metrics if m.get(key) is not None]
-        curves.append(hv.Curve(points, kdims=[epoch], vdims=[acc], label=label).opts(line_dash=dash))
-        curves.append(hv.Scatter(points, kdims=[epoch], vdims=[acc], label=label).opts(size=5))
+        curves.append(hv.Curve(points, kdims=[epoch], vdims=[acc], label=label).opts(line_dash=dash, **_ELEMENT))
+        curves.append(hv.Scatter(points, kdims=[epoch], vdims=[acc], label=label).opts(size=5, **_ELEMENT))
     last = [m for m in metrics if m.get("test_acc") is not None]
     if last:
         title += f" (test {100 * last[-1]['test_acc']:.2f}% after {last[-1]['epoch']})"
@@ -32,6 +35,6 @@ def loss_curves(metrics: list[dict], title: str = "Loss per epoch") -> hv.Overla
     epoch = hv.Dimension("epoch", label="epoch")
     loss = hv.Dimension("loss", label="cross-entropy")
     curves = [hv.Curve([(m["epoch"], m[key]) for m in metrics if m.get(key) is not None], kdims=[epoch], vdims=[loss],
-                       label=label).opts(line_dash=dash)
+                       label=label).opts(line_dash=dash, **_ELEMENT)
               for key, label, dash in (("train_loss", "train", "dashed"), ("test_loss", "test", "solid"))]
     return hv.Overlay(curves).opts(title=title, logy=True, legend_position="top_right", **_OPTS)
