@@ -23,14 +23,14 @@ class PageSpec(NamedTuple):
 PAGES: list[PageSpec] = [
     PageSpec("home", "Home", "explorer.pages.home:HomePage", "What each page teaches."),
     PageSpec("wavelets", "Wavelets", "explorer.pages.wavelets:WaveletsPage",
-             "The Morlet wavelets ψ_{j,θ} and the low-pass φ_J in space and in Fourier, how they tile the "
+             r"The Morlet wavelets $$\psi_{j,\theta}$$ and the low-pass $$\phi_J$$ in space and in Fourier, how they tile the "
              "frequency plane, and the Littlewood–Paley sum that bounds how much the transform can expand."),
     PageSpec("scattering", "Scattering", "explorer.pages.scattering:ScatteringPage",
-             "The scattering coefficients S0, S1, S2 of an image you choose: maps per path, energy per "
+             r"The scattering coefficients $$S_0, S_1, S_2$$ of an image you choose: maps per path, energy per "
              "order, and the scattering disk where angle is orientation and radius is scale."),
     PageSpec("invariance", "Invariance & stability", "explorer.pages.invariance:InvariancePage",
-             "What S_J forgets and what it keeps: rotations, translations smaller than 2^J, smooth "
-             "deformations, and the Lipschitz bound ‖Sx − Sy‖ ≤ ‖x − y‖."),
+             r"What $$S_J$$ forgets and what it keeps: rotations, translations smaller than $$2^J$$, smooth "
+             r"deformations, and the Lipschitz bound $$\Vert S x - S y \Vert \le \Vert x - y \Vert$$."),
     PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
              "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
              "structure that order 2 restores."),
