@@ -24,6 +24,7 @@ from explorer.atomic import atomic_write
 from explorer.config import store_dir
 
 STATES = ("running", "finished", "failed", "cancelled")
+ERROR_LINES = 3  # log lines a failed job's report keeps (a traceback's last frame and its error)
 _PERCENT = re.compile(r"(\d{1,3})%\|")  # a tqdm bar: " 37%|███▋      | …"
 _children: dict[int, subprocess.Popen] = {}  # jobs started by this process (reaped with poll)
 
@@ -101,6 +102,66 @@ def start_training_job(argv: list[str]) -> Job:
     return job
 
 
+def train_arguments(config: dict) -> list[str]:
+    """The `explorer train` arguments that rebuild ``config`` (a run's full configuration), checked
+    by building the configuration back from them. Raises JobError when the CLI cannot express it
+    (a run made from Python with a custom schedule or augmentation)."""
+    from explorer.runs import run_id
+    from explorer.train_cli import config_from_args
+    from explorer.training import SCHEDULES
+
+    mc, schedule = config["model_config"], config["schedule"]
+    argv = [config["model"]]
+    if config["model"] == "cnn13":
+        argv += ["--width", str(mc["width"]), "--rho", mc["rho"], "--dropout", str(mc["dropout"])]
+        if mc.get("alpha") is not None:
+            argv += ["--alpha", str(mc["alpha"])]
+    else:
+        argv += ["--J", str(mc["J"]), "--L", str(mc["L"]), "--widths", *map(str, mc["widths"])]
+    argv += ["--dataset", config["dataset"], "--epochs", str(config["epochs"]), "--seed", str(config["seed"])]
+    named = SCHEDULES.get(schedule.get("name"), {})
+    if named:
+        argv += ["--schedule", schedule["name"]]
+    for key, option in (("batch_size", "--batch-size"), ("lr", "--lr")):
+        if schedule.get(key) != named.get(key):
+            argv += [option, str(schedule.get(key))]
+    if config.get("subset"):
+        argv += ["--subset", str(config["subset"]["n"]), "--subset-seed", str(config["subset"]["seed"])]
+    for key, option in (("limit_train", "--limit-train"), ("limit_test", "--limit-test")):
+        if config.get(key) is not None:
+            argv += [option, str(config[key])]
+    if not config.get("augment", {}).get("flip", True):
+        argv.append("--no-flip")
+    try:
+        rebuilt = config_from_args(_parse_train_args(argv))
+    except (JobError, ValueError, KeyError):
+        rebuilt = None
+    if rebuilt is None or run_id(rebuilt) != run_id(config):
+        raise JobError(f"run {run_id(config)} was configured outside `explorer train` (its schedule or "
+                       f"augmentation has no command-line option), so it cannot be continued from here; "
+                       f"continue it from Python: explorer.training.train(config, resume=True).")
+    return argv
+
+
+def resume_training_job(run_id: str) -> Job:
+    """Continue an interrupted run of the store (``explorer train … --resume`` with the run's own
+    configuration) as a background job. Raises JobError when the run cannot be continued."""
+    from explorer.runs import RunStore
+
+    try:
+        info = RunStore(shipped=False).info(run_id)
+    except (OSError, ValueError) as exc:
+        raise JobError(f"cannot resume run {run_id}: {exc}") from None
+    if info.status == "complete":
+        raise JobError(f"run {run_id} is already complete ({info.epochs_done} epochs): nothing to resume.")
+    if info.status == "running":
+        raise JobError(f"run {run_id} is being trained right now; wait for that job or cancel it first.")
+    if info.status == "corrupt":
+        raise JobError(f"run {run_id} is damaged ({info.error}), so it cannot be resumed; delete it with "
+                       f"`explorer runs delete {run_id}` and train it again.")
+    return start_training_job([*train_arguments(info.config), "--resume"])
+
+
 def list_jobs() -> list[Job]:
     """Every job in the store, newest first, with its state brought up to date."""
     root = jobs_dir()
@@ -141,7 +202,7 @@ def cancel_job(job_id: str) -> Job:
 def progress(job: Job) -> dict:
     """What a progress display needs: epochs done and planned (from the run store), the fraction
     of the current epoch (from the last tqdm bar in the log), the overall fraction and the log's
-    last line."""
+    last line (and last few lines, whole: a failed job's error)."""
     from explorer.runs import RunStore
 
     done = total = None
@@ -161,7 +222,7 @@ def progress(job: Job) -> dict:
         fraction = 1.0 if job.state == "finished" else min(1.0, ((done or 0) + within) / total)
     lines = [line.strip() for line in re.split(r"[\r\n]+", tail) if line.strip()]
     return {"epochs_done": done, "epochs": total, "fraction": fraction, "accuracy": accuracy,
-            "last_line": lines[-1] if lines else ""}
+            "last_line": lines[-1] if lines else "", "last_lines": lines[-ERROR_LINES:]}
 
 
 def log_tail(job: Job, size: int = 2000) -> str:

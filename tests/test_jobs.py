@@ -80,3 +80,42 @@ def test_bad_arguments_start_nothing(tmp_path, monkeypatch, argv, message):
     with pytest.raises(jobs.JobError, match=message):
         jobs.start_training_job(argv)
     assert jobs.list_jobs() == []
+
+
+def test_train_arguments_rebuild_a_runs_configuration(tmp_path, monkeypatch):
+    """Resuming a run from the page starts `explorer train` with arguments rebuilt from its configuration:
+    they must give back the very same configuration (hence the same run), options off the defaults included."""
+    from explorer.runs import run_id
+    from explorer.train_cli import config_from_args
+    from explorer.training import make_config
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    configs = [info.config for info in RunStore().list() if info.shipped]
+    configs += [make_config("cnn13", width=4, rho="relu_k", alpha=0.25, dropout=0.1, dataset="synthetic",
+                            epochs=3, schedule="paper", lr=0.07, batch_size=16, subset={"n": 20, "seed": 3},
+                            limit_train=12, limit_test=10, augment={"flip": False}, seed=5),
+                make_config("sle", J=1, L=4, widths=[8, 4], dataset="synthetic", schedule="quick")]
+    assert len(configs) >= 5
+    for config in configs:
+        argv = jobs.train_arguments(config)
+        assert argv[0] == config["model"]
+        assert run_id(config_from_args(jobs._parse_train_args(argv))) == run_id(config), argv
+
+
+def test_a_run_the_cli_cannot_express_is_not_resumed_from_a_job(tmp_path, monkeypatch):
+    from explorer.training import make_config
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    with pytest.raises(jobs.JobError, match=r"continue it from Python: .*train\(config, resume=True\)"):
+        jobs.train_arguments(make_config("cnn13", augment={"crop_padding": 4}))
+
+
+def test_resume_refuses_complete_and_unknown_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    job = wait_for(jobs.start_training_job(TINY).id, {"finished", "failed"})
+    assert job.state == "finished", jobs.log_tail(job)
+    with pytest.raises(jobs.JobError, match=f"run {job.run_id} is already complete .*nothing to resume"):
+        jobs.resume_training_job(job.run_id)
+    with pytest.raises(jobs.JobError, match="cannot resume run cnn13-000000000000"):
+        jobs.resume_training_job("cnn13-000000000000")
+    assert len(jobs.list_jobs()) == 1  # nothing else was started

@@ -20,10 +20,50 @@ REFRESH_MS = 1000
 FORM_SETTLE_S = 0.1  # see _on_start
 RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source"]
 JOB_COLUMNS = ["job", "command", "state", "progress (%)", "last output"]
+TABLE_TEXT_CHARS = 120  # the jobs table's "last output" column; the job status shows the whole line
+SLE_FEATURES = {"J": 2, "L": 8}  # what `explorer train sle` uses when the form gives no J or L
+
+
+def cifar10_problem() -> str | None:
+    """Why CIFAR-10 cannot be trained on here (no location configured, nothing there), or None.
+    Only looks for the files (cheap); a damaged archive is reported by the job itself."""
+    from explorer.data import DatasetNotFoundError, find_cifar10
+    from explorer.data.cifar10 import HOW_TO_FIX
+
+    try:
+        find_cifar10()
+    except DatasetNotFoundError as exc:
+        return str(exc).replace(HOW_TO_FIX, "").strip()  # the page says how to fix it in its own terms
+    return None
+
+
+def cifar10_how_to() -> str:
+    return ("To train on CIFAR-10, set `EXPLORER_DATA` to the folder holding `cifar-10-python.tar.gz` (or "
+            "`cifar-10-batches-py/`) and restart the app; `explorer data download --data DIR` fetches it. "
+            "On the command line, `explorer train … --data DIR` does the same for one run.")
+
+
+def missing_sle_features() -> list[str]:
+    """The CIFAR-10 splits whose scattering features `explorer train sle` would compute first."""
+    from explorer.features import FeatureConfig
+
+    return [split for split in ("train", "test")
+            if not FeatureConfig("cifar10", split, **SLE_FEATURES).folder.is_dir()]
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut at its end with "…" when longer than `limit` (its start says what it is about)."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def escape_markdown(text: str) -> str:
+    """Log text shown literally in Markdown (tqdm bars hold |, paths hold _ and *)."""
+    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|~" else c for c in text)
 
 
 class RunsPage(Page):
     title = "Runs"
+    errors_leave_plots_stale = False  # its errors are about jobs; the curves stay valid
 
     model = param.Selector(default="cnn13", objects=["cnn13", "sle"], label="Model")
     width = param.Integer(32, bounds=(1, 512), label="Width K (cnn13)")
@@ -39,6 +79,10 @@ class RunsPage(Page):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self.cifar10_problem = cifar10_problem()
+        if self.cifar10_problem is not None:  # offer only what can run
+            self.param.dataset.objects = ["synthetic"]
+            self.dataset = "synthetic"
         self.store = RunStore()
         self.runs_table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), selectable=1, disabled=True,
                                                show_index=False, sizing_mode="stretch_width", height=260, layout="fit_data_stretch",
@@ -62,22 +106,56 @@ class RunsPage(Page):
         self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._losses, run_id=self.param.selected_run)),
                                            linked_axes=False)
         self.details = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.resume_button = pn.widgets.Button(name="Resume this run", button_type="primary", visible=False)
+        self.resume_button.on_click(self._on_resume)
         self._job_ids: list[str] = []
         self._run_ids: list[str] = []
-        self._shown_stamp: tuple | None = None  # (epochs done, status) of the run whose curves are shown
+        self._shown_stamp: tuple | None = None  # (epochs done, status, resumable) of the run shown
         self._infos: dict = {}  # run id → RunInfo of the last listing (the curves and details read it)
+        self._listed_jobs: list[jobs.Job] = []  # the last listing of jobs
         self.refresh()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
             self._poll = pn.state.add_periodic_callback(self.refresh, period=REFRESH_MS)
         w = pn.widgets
+        self.fields = {
+            "width": w.IntInput.from_param(self.param.width), "rho": w.Select.from_param(self.param.rho),
+            "alpha": w.FloatInput.from_param(self.param.alpha), "widths": w.TextInput.from_param(self.param.widths),
+        }
+        self.dataset_note = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "12px"})
+        self.model_note = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "12px"})
+        self.param.watch(self._show_model_fields, ["model", "rho", "dataset"])
+        self._show_model_fields()
         self.controls = pn.Column(
             pn.pane.Markdown("**New training job** (runs `explorer train …` in the background)"),
-            w.Select.from_param(self.param.model), w.IntInput.from_param(self.param.width),
-            w.Select.from_param(self.param.rho), w.FloatInput.from_param(self.param.alpha),
-            w.TextInput.from_param(self.param.widths), w.Select.from_param(self.param.dataset),
+            w.Select.from_param(self.param.model), *self.fields.values(), self.model_note,
+            w.Select.from_param(self.param.dataset), self.dataset_note,
             w.IntInput.from_param(self.param.epochs), w.IntInput.from_param(self.param.limit_train),
             w.IntInput.from_param(self.param.seed), self.start_button, self.cancel_button,
             sizing_mode="stretch_width")
+
+    def _show_model_fields(self, *_):
+        """Only the chosen model's fields; what the chosen model and dataset need, said before the click."""
+        cnn13 = self.model == "cnn13"
+        visible = {"width": cnn13, "rho": cnn13, "alpha": cnn13 and self.rho == "relu_k", "widths": not cnn13}
+        for name, widget in self.fields.items():
+            widget.visible = visible[name]
+        if self.cifar10_problem is not None:
+            self.dataset_note.object = (f"Only the synthetic set (noisy stripes, 2 classes) is offered: "
+                                        f"{self.cifar10_problem} {cifar10_how_to()}")
+        else:
+            self.dataset_note.object = ""
+        note = ""
+        if not cnn13 and self.dataset == "cifar10":
+            missing = missing_sle_features()
+            J, L = SLE_FEATURES["J"], SLE_FEATURES["L"]
+            if missing:
+                note = (f"The SLE trains on stored scattering features (J={J}, L={L}). None are stored yet for "
+                        f"the CIFAR-10 {' and '.join(missing)} split{'s' if len(missing) > 1 else ''}: this job "
+                        f"computes them first (about a minute on a CPU for both splits, 3.7 GB in the store), "
+                        f"or run `explorer scatter --J {J}` beforehand.")
+            else:
+                note = f"The SLE reuses the stored CIFAR-10 scattering features (J={J}, L={L})."
+        self.model_note.object = note
 
     # -- the form ---------------------------------------------------------------------------------------
     def train_arguments(self) -> list[str]:
@@ -103,7 +181,24 @@ class RunsPage(Page):
         except (jobs.JobError, OSError) as exc:
             self.show_error(f"Cannot start this job: {exc}")
             return
+        self._follow(job)
+
+    def _on_resume(self, *_):
+        try:
+            job = jobs.resume_training_job(self.selected_run)
+        except (jobs.JobError, OSError) as exc:
+            self.show_error(f"Cannot resume this run: {exc}")
+            return
+        self._follow(job)
+
+    def _follow(self, job: jobs.Job):
+        """Select a job just started and its run, whose curves then grow live (the run is listed once
+        the job has created it)."""
         self.show_error(None)
+        self.selected_run = job.run_id
+        self._shown_stamp = None
+        self.details.object = (f"**{job.run_id}** — being prepared by job {job.id}: its curves grow here "
+                               f"after each epoch.")
         self.refresh()
         if job.id in self._job_ids:
             self.jobs_table.selection = [self._job_ids.index(job.id)]
@@ -117,8 +212,9 @@ class RunsPage(Page):
     # -- refresh (every second while served; reads files only) -------------------------------------------
     def refresh(self):
         try:
+            self.refresh_jobs()  # first: whether a job trains the selected run decides what its details say
             self.refresh_runs()
-            self.refresh_jobs()
+            self._offer_resume()
         except Exception as exc:  # noqa: BLE001  (a damaged file must not stop the polling)
             self.show_error(f"Could not read the run store: {exc!r}")
 
@@ -140,14 +236,14 @@ class RunsPage(Page):
             self.runs_table.selection = [0]  # show the newest run's curves
         elif self.selected_run in ids:
             info = infos[ids.index(self.selected_run)]
-            stamp = (info.epochs_done, info.status)
-            if stamp != self._shown_stamp:  # a job added an epoch: redraw its curves live
+            stamp = (info.epochs_done, info.status, self._resumable())
+            if stamp != self._shown_stamp:  # a job added an epoch (or stopped): redraw its curves live
                 self._shown_stamp = stamp
                 self.param.trigger("selected_run")
                 self._show_details()
 
     def refresh_jobs(self):
-        listed = jobs.list_jobs()
+        listed = self._listed_jobs = jobs.list_jobs()
         reports = {job.id: jobs.progress(job) for job in listed}
         rows = []
         for job in listed:
@@ -155,7 +251,7 @@ class RunsPage(Page):
             fraction = report["fraction"]
             rows.append({"job": job.id, "command": job.command, "state": job.state,
                          "progress (%)": round(100 * fraction, 1) if fraction is not None else None,
-                         "last output": report["last_line"][-120:]})
+                         "last output": shorten(report["last_line"], TABLE_TEXT_CHARS)})
         frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
         if not frame.equals(self.jobs_table.value):
             selected = self._selected_job_id()
@@ -178,9 +274,12 @@ class RunsPage(Page):
         self.cancel_button.disabled = job.state != "running"
         epochs = (f"epoch {report['epochs_done']}/{report['epochs']}" if report["epochs"] else "starting")
         elapsed = (job.ended_at or time.time()) - job.started_at
+        if job.state == "failed":  # the whole error, as the command printed it
+            output = "**Error:** " + "  \n".join(escape_markdown(line) for line in report["last_lines"])
+        else:
+            output = escape_markdown(report["last_line"])
         self.job_status.object = (f"**Job {job.id}** — {job.state}, {epochs}, {100 * fraction:.0f} %, "
-                                  f"{elapsed:.0f} s — run `{job.run_id}`  \n`{job.command}`  \n"
-                                  f"{report['last_line'][-160:]}")
+                                  f"{elapsed:.0f} s — run `{job.run_id}`  \n`{job.command}`  \n{output}")
 
     def _selected_job_id(self) -> str | None:
         selection = self.jobs_table.selection
@@ -218,8 +317,27 @@ class RunsPage(Page):
             lines.append(f"Made by: `{note}`")
         if "wall_seconds" in info.provenance:
             lines.append(f"Training wall time: {info.provenance['wall_seconds']:.0f} s")
+        if info.status == "partial" and not info.shipped and info.config and not self._resumable():
+            lines.append(f"Stopped after epoch {info.epochs_done} of {info.epochs}; a job is continuing it.")
+        elif info.status == "partial" and not info.shipped and info.config:
+            try:
+                command = f"`explorer train {' '.join(jobs.train_arguments(info.config))} --resume`"
+            except jobs.JobError as exc:
+                command = f"not from here: {exc}"
+            lines.append(f"Interrupted after epoch {info.epochs_done} of {info.epochs}; its last checkpoint "
+                         f"is kept. **Resume this run** continues it ({command}).")
         lines.append("```json\n" + json.dumps(info.config, indent=1, sort_keys=True) + "\n```")
         self.details.object = "\n\n".join(lines)
+
+    def _resumable(self) -> bool:
+        """The selected run stopped before its last epoch and no job is training it."""
+        info = self._infos.get(self.selected_run)
+        if info is None or info.status != "partial" or info.shipped or not info.config:
+            return False
+        return not any(j.state == "running" and j.run_id == info.id for j in self._listed_jobs)
+
+    def _offer_resume(self):
+        self.resume_button.visible = self._resumable()
 
     def _metrics(self, run_id):
         if not run_id:
@@ -247,7 +365,7 @@ class RunsPage(Page):
             pn.pane.Markdown("### Runs"), self.runs_table,
             pn.FlexBox(figure(self.curves_pane, rv.CAPTIONS["curves"], width=480),
                        figure(self.loss_pane, rv.CAPTIONS["loss"], width=480)),
-            self.details,
+            self.resume_button, self.details,
             pn.pane.Markdown("### Training jobs"), self.job_progress, self.job_status, self.jobs_table,
             sizing_mode="stretch_width",
         )
