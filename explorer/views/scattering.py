@@ -9,28 +9,37 @@ from __future__ import annotations
 
 import holoviews as hv
 import numpy as np
+from bokeh.models import LogTicker
 
 from explorer.scattering import scale_pairs, scattering_paths
 
 from ._common import as_float32, image_bounds
 
+# Formulas are TeX between $$…$$, rendered by MathJax in the page (plot titles cannot: they use plain Unicode).
 CAPTIONS = {
-    "image": "The input x (gray levels in [0, 1]). Everything below is computed from it.",
-    "s0": "S0 = x ⋆ φ_J: the image blurred over 2^J pixels and subsampled. Look: only the coarse layout survives.",
-    "s1": "S1 maps |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, one tile per scale j1 (rows) and angle θ1 (columns), log colour. "
-          "Look: an edge or grating lights up the column of its orientation. Pick a tile with the j1, θ1 sliders.",
-    "s2": "S2 children ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J of the selected (j1, θ1): rows j2 > j1, columns θ2. "
+    "image": "The input $$x$$ (gray levels in [0, 1]). Everything below is computed from it.",
+    "s0": r"$$S_0 x = x \star \phi_J$$: the image blurred over $$2^J$$ pixels and subsampled. "
+          "Look: only the coarse layout survives.",
+    "s1": r"$$S_1 x = |x \star \psi_{j_1,\theta_1}| \star \phi_J$$, one tile per scale $$j_1$$ (rows) and angle "
+          r"$$\theta_1$$ (columns), log colour. Look: an edge or grating lights up the column of its orientation. "
+          r"Pick a tile with the $$j_1$$, $$\theta_1$$ sliders.",
+    "s2": r"Children $$S_2 x = \big||x \star \psi_{j_1,\theta_1}| \star \psi_{j_2,\theta_2}\big| \star \phi_J$$ of "
+          r"the selected $$(j_1, \theta_1)$$: rows $$j_2 \gt j_1$$, columns $$\theta_2$$. "
           "Look: they describe how the selected modulus map itself varies — textures differ here.",
-    "modulus": "The unaveraged modulus |x ⋆ ψ_{j1,θ1}| at full resolution, before φ_J blurs it into S1. "
-               "Look: strong where the image has structure of this scale and orientation.",
-    "energy_order": "Energy per order ‖S_m x‖² / ‖x‖² (log scale). Look: it decays fast with the order m — "
-                    "two orders carry almost everything.",
-    "energy_path": "Energy of every path, in output order (S0, then S1 by (j1, θ1), then S2). Look: a few "
-                   "paths dominate; hover to read (j1, θ1, j2, θ2).",
-    "disk1": "Scattering disk of S1: angle = θ1 (counter-clockwise from +x, both θ and θ + 180°), radius = "
-             "scale (fine scales outside). Look: a grating's energy sits at the grating's orientation.",
-    "disk2": "Scattering disk of the selected path's S2 children: angle = θ2, ring = j2 (finest child outside). "
-             "Look: which orientations and scales the modulus |x ⋆ ψ_{j1,θ1}| itself varies along.",
+    "modulus": r"The unaveraged modulus $$|x \star \psi_{j_1,\theta_1}|$$ at full resolution, before $$\phi_J$$ "
+               "blurs it into $$S_1$$. Look: strong where the image has structure of this scale and orientation.",
+    "energy_order": r"Energy per order $$\Vert S_m x \Vert^2 / \Vert x \Vert^2$$ in percent, on a linear axis "
+                    r"with each value written above its bar. Look: it decays fast with the order $$m$$ — two "
+                    "orders carry almost everything.",
+    "energy_path": r"Energy $$\Vert S x[p] \Vert^2 / \Vert x \Vert^2$$ of every path $$p$$ (log scale), in output "
+                   r"order: $$S_0$$, then $$S_1$$ by $$(j_1, \theta_1)$$, then $$S_2$$. Look: a few paths dominate; "
+                   r"hover to read $$(j_1, \theta_1, j_2, \theta_2)$$.",
+    "disk1": r"Scattering disk of $$S_1$$: angle = $$\theta_1$$ (counter-clockwise from $$+x$$, both "
+             r"$$\theta_1$$ and $$\theta_1$$ + 180°), radius = scale (fine scales outside). Look: a grating's "
+             "energy sits at the grating's orientation.",
+    "disk2": r"Scattering disk of the selected path's $$S_2$$ children: angle = $$\theta_2$$, ring = $$j_2$$ (finest "
+             r"child outside). Look: which orientations and scales the modulus $$|x \star \psi_{j_1,\theta_1}|$$ "
+             "itself varies along.",
 }
 
 
@@ -48,7 +57,7 @@ def s0_view(result, size: int = 210) -> hv.Image:
     H, W = result.x.shape
     kd = [hv.Dimension("s0_x", label="x (pixels)"), hv.Dimension("s0_y", label="y (pixels)")]
     return hv.Image(s0, bounds=(0, 0, W, H), kdims=kd, vdims=[hv.Dimension("S0", label="S0")]).opts(
-        cmap="gray", title=f"S0 = x ⋆ φ_J, J={result.J} ({s0.shape[0]}×{s0.shape[1]})", frame_width=size,
+        cmap="gray", title=f"S0 = x ⋆ φ, J={result.J} ({s0.shape[0]}×{s0.shape[1]})", frame_width=size,
         frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True)
 
 
@@ -79,9 +88,12 @@ def _grid_image(maps, row_labels, col_labels, prefix, xlabel, ylabel, vlabel, ti
     xticks = [(c + 0.5, col_labels[c]) for c in range(C)]
     yticks = [(R - r - 0.5, row_labels[r]) for r in range(R)]
     height = max(60, int(width * R * h / (C * w)))
+    # Few colour-bar ticks, written short: within two decades Bokeh's log ticker places linear ticks, by
+    # default six crowded at the top and written 4.000e−3.
     return img.opts(cmap="viridis", cnorm="log", clim=(lo, hi), xticks=xticks, yticks=yticks, title=title,
                     frame_width=width, frame_height=height, colorbar=True, tools=["hover"], toolbar="below",
-                    framewise=True, clipping_colors={"NaN": "white"})
+                    framewise=True, clipping_colors={"NaN": "white"}, cformatter="%.2g",
+                    colorbar_opts={"ticker": LogTicker(mantissas=[1, 2, 5], desired_num_ticks=3)})
 
 
 def s1_grid(result, j1: int | None = None, theta1: int | None = None, width: int = 560) -> hv.Overlay:
@@ -104,21 +116,33 @@ def s1_selection(result, j1: int, theta1: int) -> hv.Bounds:
     return hv.Bounds((theta1, J - 1 - j1, theta1 + 1, J - j1), kdims=kd).opts(color="red", line_width=3)
 
 
-def s2_children(result, j1: int, theta1: int, width: int = 560):
-    """The S2 maps of paths (j1, θ1, j2, θ2), j2 > j1: a (J−1−j1) × L mosaic (rows j2, columns θ2)."""
+def no_children_note(j1: int, J: int) -> str:
+    """Why the selected path has no order-2 children ("" when it has some)."""
+    return f"j1 = {j1} = J−1 is the coarsest scale: no order-2 children" if j1 >= J - 1 else ""
+
+
+def _note(text: str, x: float, y: float, kdims) -> hv.Text:
+    """A text drawn over a plot; every frame has one (maybe empty), so a DynamicMap keeps one overlay type."""
+    return hv.Text(x, y, text, kdims=kdims).opts(color="black", text_font_size="12px")
+
+
+def s2_children(result, j1: int, theta1: int, width: int = 560) -> hv.Overlay:
+    """The S2 maps of paths (j1, θ1, j2, θ2), j2 > j1: a (J−1−j1) × L mosaic (rows j2, columns θ2), under a
+    text that says why the mosaic is empty at the coarsest j1."""
     J, L = result.J, result.L
     if not (0 <= j1 < J and 0 <= theta1 < L):
         raise ValueError(f"(j1, θ1) = ({j1}, {theta1}) is not a path: j1 ∈ 0..{J - 1}, θ1 index ∈ 0..{L - 1}.")
     pairs = [(k, j2) for k, (a, j2) in enumerate(scale_pairs(J)) if a == j1]
     title = f"S2 children of j1={j1}, θ1={_theta_label(theta1, L)}"
-    if not pairs:  # an empty image, so that a DynamicMap keeps one element type
+    cols = [_theta_label(t, L) for t in range(L)]
+    if pairs:
+        maps = np.stack([np.asarray(result.s2)[k, theta1] for k, _ in pairs])  # (n_j2, L, h, w)
+        rows = [f"j2={j2}" for _, j2 in pairs]
+    else:  # one blank row, so that the note has room
         h, w = np.asarray(result.s1).shape[-2:]
-        maps = np.full((1, L, h, w), np.nan, np.float32)
-        return _grid_image(maps, ["(none)"], [_theta_label(t, L) for t in range(L)], "s2", "θ2 (degrees)",
-                           "scale j2", "S2", f"{title}: none (j1 is the coarsest scale)", width)
-    maps = np.stack([np.asarray(result.s2)[k, theta1] for k, _ in pairs])  # (n_j2, L, h, w)
-    return _grid_image(maps, [f"j2={j2}" for _, j2 in pairs], [_theta_label(t, L) for t in range(L)], "s2",
-                       "θ2 (degrees)", "scale j2", "S2", title, width)
+        maps, rows = np.full((1, L, h, w), np.nan, np.float32), ["none"]
+    img = _grid_image(maps, rows, cols, "s2", "θ2 (degrees)", "scale j2", "S2", title, width)
+    return img * _note(no_children_note(j1, J), L / 2, len(rows) / 2, img.kdims)
 
 
 def modulus_view(result, j1: int, theta1: int, size: int = 210) -> hv.Image:
@@ -143,14 +167,25 @@ def order_energies(result) -> np.ndarray:
     return np.array([e[0], e[1:1 + J * L].sum(), e[1 + J * L:].sum()])
 
 
-def energy_per_order(result, width: int = 300) -> hv.Bars:
-    e = order_energies(result)
-    data = [(f"S{m}", max(float(v), 1e-12)) for m, v in enumerate(e)]
-    lo = min(v for _, v in data) / 3
-    return hv.Bars(data, kdims=[hv.Dimension("order", label="order m")],
-                   vdims=[hv.Dimension("energy", label="‖S_m x‖² / ‖x‖²")]).opts(
-        logy=True, ylim=(lo, 2.0), title=f"Energy per order (total {e.sum():.3f})", frame_width=width, frame_height=220,
-        tools=["hover"], toolbar="below", framewise=True, color="#1f77b4")
+def _percent(v: float) -> str:
+    return f"{v:.3g} %" if v >= 0.01 else f"{v:.1e} %"
+
+
+def energy_per_order(result, width: int = 300) -> hv.Overlay:
+    """Bars of the energy of orders 0, 1, 2 in percent of ‖x‖², on a linear axis with each value written
+    above its bar. Not a log axis: there a bar's length is the logarithm of its value, so S2 (under 1 %)
+    looked a third as big as S0 (about 90 %); the written values keep the small orders readable."""
+    e = 100 * order_energies(result)
+    order = hv.Dimension("order", label="order m")
+    energy = hv.Dimension("energy", label="‖Sₘ x‖² / ‖x‖² (%)")
+    top = max(float(e.max()), 1e-9)
+    bars = hv.Bars([(f"S{m}", float(v)) for m, v in enumerate(e)], kdims=[order], vdims=[energy]).opts(
+        ylim=(0, 1.15 * top), title=f"Energy per order (total {e.sum():.1f} %)", frame_width=width,
+        frame_height=220, tools=["hover"], toolbar="below", framewise=True, color="#1f77b4")
+    labels = hv.Labels([(f"S{m}", float(v), _percent(v)) for m, v in enumerate(e)], kdims=[order, energy],
+                       vdims=["value"]).opts(text_baseline="bottom", text_font_size="11px", yoffset=0.01 * top,
+                                            text_color="black")
+    return bars * labels
 
 
 def energy_per_path(result, width: int = 560) -> hv.Scatter:
@@ -239,10 +274,11 @@ def disk_order2(result, j1: int = 0, theta1: int = 0, width: int = 300):
 
     J, L = result.J, result.L
     title = f"S2 disk of j1={j1}, θ1={_theta_label(theta1, L)}"
-    if j1 >= J - 1:  # no children: an empty disk, so that a DynamicMap keeps one element type
-        empty = np.zeros(0)
-        return _disk_raster(disk.Wedges(*([empty] * 8)), "d2", f"{title}: no children (coarsest scale)", width)
-    energy = disk.order2_energy(result.S, J, L, j1, theta1)
-    return _disk_raster(disk.order2_wedges(energy, j1), "d2", title, width)
+    if j1 >= J - 1:  # no children: an empty disk, with the note saying why
+        wedges = disk.Wedges(*([np.zeros(0)] * 8))
+    else:
+        wedges = disk.order2_wedges(disk.order2_energy(result.S, J, L, j1, theta1), j1)
+    image = _disk_raster(wedges, "d2", title, width)
+    return image * _note(no_children_note(j1, J).replace(": ", ":\n"), 0.0, 0.0, image.kdims)
 
 
