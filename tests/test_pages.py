@@ -47,6 +47,12 @@ def titles(root) -> list[str]:
     return out
 
 
+def drawn_texts(root) -> list[str]:
+    """Texts drawn inside plots (hv.Text, hv.Labels): the "text" columns of the data sources."""
+    return [str(t) for m in root.references() if isinstance(getattr(m, "data", None), dict)
+            for t in m.data.get("text", [])]
+
+
 def test_wavelets_state_drives_titles():
     page = build_app("wavelets").page
     root = render(page)
@@ -75,13 +81,76 @@ def test_scattering_page_messages_and_selection():
     assert page.result.J == 3
     page.J = 2
     assert not page.alert.visible and page.result.J == 2
-    page.j1 = 1  # the coarsest scale: no children, still one element type
-    assert any("none" in t for t in titles(root))
-    page.source = "uploaded file"
-    page.upload.value = b"GIF89a not really"
+    page.j1 = 1  # the coarsest scale: no children, still one element type, and the plot says why
+    assert any(t == "S2 children of j1=1, θ1=67.5°" for t in titles(root)), titles(root)
+    assert any("coarsest scale" in t for t in drawn_texts(root)), drawn_texts(root)
+    page.source = "uploaded file"  # no file yet: the next step, not an error
+    assert not page.alert.visible and "Choose a PNG or JPEG (up to 10 MB)" in page.note.object
+    page.upload.value = {"a.gif": b"GIF89a not really"}
     assert page.alert.visible and "not an image" in page.alert.object
     page.source = "synthetic pattern"
     assert not page.alert.visible and page.image.shape == (32, 32)
+
+
+def _leaves(layout) -> list:
+    """The widgets and panes of a layout, depth first, in the order they are shown."""
+    out = []
+    for obj in layout:
+        out += _leaves(obj) if isinstance(obj, pn.layout.ListLike) else [obj]
+    return out
+
+
+def test_scattering_radio_groups_are_labelled():
+    """A radio group shows no title of its own: each has a label right above it naming what it sets."""
+    page = build_app("scattering").page
+    leaves = _leaves(page.controls)
+    radios = [i for i, w in enumerate(leaves) if isinstance(w, pn.widgets.RadioButtonGroup)]
+    assert len(radios) == 2
+    for i, label in zip(radios, ["Image size (pixels)", "L (angles θ = index·180°/L)"]):
+        above = leaves[i - 1]
+        assert isinstance(above, pn.pane.Markdown) and above.object == label, above
+
+
+def test_scattering_theta1_slider_shows_index_and_degrees_following_L():
+    """The θ1 slider writes "2 (45°)" (formatted in the browser, so a drag shows it at once) and the degrees
+    follow L; its title changes with L too, which is what makes Bokeh redraw the value with the new format."""
+    from bokeh.models import CustomJSTickFormatter
+
+    page = build_app("scattering").page
+    slider = page.theta1_slider
+    assert isinstance(slider.format, CustomJSTickFormatter)
+    assert slider.format.args == {"L": 8} and "180 * tick / L" in slider.format.code
+    assert slider.label == "θ1 index (0–7)"
+    root = render(page.controls)
+    page.L = 12
+    assert slider.format.args == {"L": 12} and slider.label == "θ1 index (0–11)"
+    bk = [m for m in root.references() if getattr(m, "title", None) == "θ1 index (0–11)"]
+    assert len(bk) == 1 and bk[0].format.args == {"L": 12} and bk[0].end == 11  # what the browser gets
+
+
+def test_scattering_upload_limit_is_checked_in_the_browser_and_on_the_server():
+    """A FileInput sent a file as one websocket message and a 36 MB photo closed the session. The dropper
+    refuses files over the limit in the browser and sends the others in one chunk under Bokeh's 20 MB
+    message limit; a larger file that still arrives gets a message naming the limit."""
+    from bokeh.server.tornado import DEFAULT_WEBSOCKET_MAX_MESSAGE_SIZE_BYTES
+
+    from explorer.data.images import MAX_UPLOAD_BYTES
+
+    page = build_app("scattering").page
+    upload = page.upload
+    assert isinstance(upload, pn.widgets.FileDropper) and not upload.multiple
+    assert upload.max_file_size == "10MB" and MAX_UPLOAD_BYTES == 10_000_000
+    assert MAX_UPLOAD_BYTES < upload.chunk_size < DEFAULT_WEBSOCKET_MAX_MESSAGE_SIZE_BYTES
+    shown = " ".join(str(w.object) for w in _leaves(page.controls) if isinstance(w, pn.pane.Markdown))
+    assert "PNG or JPEG up to 10 MB" in shown
+    render(page)
+    before = page.image
+    page.source = "uploaded file"
+    upload.value = {"photo.png": b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES)}
+    assert page.alert.visible and "the limit is 10 MB" in page.alert.object, page.alert.object
+    assert page.image is before  # the previous image stays
+    upload.value = {}  # the file removed from the dropper: nothing happens
+    assert page.image is before
 
 
 def test_scattering_page_draws_one_tab_at_a_time():

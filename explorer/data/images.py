@@ -20,6 +20,10 @@ import numpy as np
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 MAX_SIDE = 512  # uploaded images larger than this are downscaled (scattering cost grows with the area)
+# Uploads larger than this are refused: a browser sends a file over the app's websocket, whose messages are
+# limited to 20 MB (Bokeh's default), and a photo this large gains nothing at 128×128 pixels anyway.
+MAX_UPLOAD_MB = 10
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000  # decimal megabytes, as the browser's file picker counts them
 
 
 class ImageError(ValueError):

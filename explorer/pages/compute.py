@@ -74,6 +74,9 @@ def uploaded(data: bytes, size: int) -> tuple[np.ndarray, str | None]:
     Raises `explorer.data.ImageError` with a readable message for anything that is not a usable image."""
     if not data:
         raise img.ImageError("the uploaded file is empty")
+    if len(data) > img.MAX_UPLOAD_BYTES:  # the browser refuses these; a file can still come another way
+        raise img.ImageError(f"the file is {len(data) / 1e6:.1f} MB and the limit is {img.MAX_UPLOAD_MB} MB: "
+                             "upload a smaller copy (a side of 1000 pixels is plenty)")
     loaded = img.load_image_file(bytes(data), max_side=max(4 * size, 256))
     notes = [loaded.note] if loaded.note else []
     h, w = loaded.image.shape[-2:]

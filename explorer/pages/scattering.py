@@ -7,9 +7,11 @@ import traceback
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 from holoviews.core.options import SkipRendering
 
 from explorer.data import DatasetNotFoundError, ImageError, list_images
+from explorer.data.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
 from explorer.views import scattering as sv
 
 from . import compute
@@ -17,6 +19,25 @@ from .base import Page, figure
 
 SOURCES = ["sample image", "synthetic pattern", "CIFAR-10 test image", "uploaded file"]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+UPLOAD_TYPES = [".png", ".jpg", ".jpeg", "image/png", "image/jpeg"]
+
+
+def theta_format(L: int) -> CustomJSTickFormatter:
+    """How the θ1 slider shows its value: the index and its angle, "2 (45°)", computed in the browser so
+    that dragging shows it at once."""
+    return CustomJSTickFormatter(args={"L": int(L)},
+                                 code="return tick + ' (' + Number((180 * tick / L).toFixed(2)) + '°)'")
+
+
+def theta_label(L: int) -> str:
+    # Changes with L on purpose: Bokeh redraws a slider's "title: value" on a new title, not on a new format.
+    return f"θ1 index (0–{int(L) - 1})"
+
+
+def labelled(widget, label: str) -> pn.Column:
+    """A widget that shows no title of its own (a radio group) under a label in the sliders' style."""
+    return pn.Column(pn.pane.Markdown(label, margin=(5, 10, -12, 10), styles={"font-size": "13px"}), widget,
+                     sizing_mode="stretch_width")
 
 
 class ScatteringPage(Page):
@@ -30,10 +51,10 @@ class ScatteringPage(Page):
     cifar_class = param.Selector(default="cat", objects=CIFAR_CLASSES, label="CIFAR-10 class")
     cifar_index = param.Integer(0, bounds=(0, 999), label="Index within the class (test split)")
     size = param.Selector(default=64, objects=list(compute.SIZES), label="Image size (pixels)")
-    J = param.Integer(3, bounds=(1, 6), label="J (scales; averaging over 2^J pixels)")
-    L = param.Selector(default=8, objects=[4, 6, 8, 12], label="L (angles)")
+    J = param.Integer(3, bounds=(1, 6), label="J (scales; averaging over 2ᴶ pixels)")
+    L = param.Selector(default=8, objects=[4, 6, 8, 12], label="L (angles θ = index·180°/L)")
     j1 = param.Integer(0, bounds=(0, 2), label="j1 (scale of the selected path)")
-    theta1 = param.Integer(0, bounds=(0, 7), label="θ1 index (θ1 = index·180°/L)")
+    theta1 = param.Integer(0, bounds=(0, 7), label="θ1 index")
 
     image = param.Array(default=None, precedence=-1)
     result = param.Parameter(default=None, precedence=-1)
@@ -46,11 +67,20 @@ class ScatteringPage(Page):
         if not compute.cifar_available():
             self.param.source.objects = [s for s in SOURCES if not s.startswith("CIFAR")]
         self._sync_bounds()
-        self.upload = pn.widgets.FileInput(accept=".png,.jpg,.jpeg,image/png,image/jpeg", multiple=False,
-                                           sizing_mode="stretch_width")
+        # Not a FileInput: it sends the whole file in one websocket message, and one over Bokeh's 20 MB limit
+        # closes the session. FileDropper refuses a file over max_file_size in the browser (its message names
+        # the limit) and sends the others in one chunk each (several chunks could be handled out of order
+        # by the worker threads). previews=["pdf"], not []: an empty list is not sent, and the browser's
+        # default previews images, which throws an uncaught error on a file that is not one.
+        self.upload = pn.widgets.FileDropper(
+            accepted_filetypes=UPLOAD_TYPES, multiple=False, max_file_size=f"{MAX_UPLOAD_MB}MB",
+            chunk_size=MAX_UPLOAD_BYTES + 1_000_000, previews=["pdf"], layout="compact",
+            sizing_mode="stretch_width")
         self.upload.param.watch(self._on_upload, "value")
+        # precedence=1: after the source's own widgets are shown, so the file picker appears even if
+        # loading an image fails
         self.param.watch(self._update_image, ["source", "sample_name", "pattern", "angle", "period",
-                                              "cifar_class", "cifar_index", "size"])
+                                              "cifar_class", "cifar_index", "size"], precedence=1)
         self.param.watch(self._update_result, ["image", "J", "L"])
         self.param.watch(self._on_shape, ["J", "L"])
         self._update_image()
@@ -81,18 +111,21 @@ class ScatteringPage(Page):
                                   w.FloatSlider.from_param(self.param.period)],
             "CIFAR-10 test image": [w.Select.from_param(self.param.cifar_class),
                                     w.IntInput.from_param(self.param.cifar_index)],
-            "uploaded file": [pn.pane.Markdown("PNG or JPEG; colour is converted to gray, the centre square "
-                                               "is resized to the image size.", margin=(0, 10)), self.upload],
+            "uploaded file": [pn.pane.Markdown(f"**PNG or JPEG up to {MAX_UPLOAD_MB} MB**; colour is converted "
+                                               "to gray, the centre square is resized to the image size.",
+                                               margin=(0, 10)), self.upload],
         }
+        self.theta1_slider = w.IntSlider.from_param(self.param.theta1, format=theta_format(self.L),
+                                                    label=theta_label(self.L))
         self.controls = pn.Column(
             w.Select.from_param(self.param.source),
             *[x for ws in self._source_widgets.values() for x in ws],
-            w.RadioButtonGroup.from_param(self.param.size, name="Image size (pixels)"),
+            labelled(w.RadioButtonGroup.from_param(self.param.size), self.param.size.label),
             w.IntSlider.from_param(self.param.J),
-            w.RadioButtonGroup.from_param(self.param.L),
+            labelled(w.RadioButtonGroup.from_param(self.param.L), self.param.L.label),
             pn.pane.Markdown("**Selected path** (drives S2, |x ⋆ ψ| and the order-2 disk)", margin=(10, 10, 0, 10)),
             w.IntSlider.from_param(self.param.j1),
-            w.IntSlider.from_param(self.param.theta1),
+            self.theta1_slider,
             sizing_mode="stretch_width",
         )
         self._show_source_widgets()
@@ -108,6 +141,10 @@ class ScatteringPage(Page):
             self._sync_bounds()
             self.j1 = min(self.j1, self.J - 1)
             self.theta1 = min(self.theta1, self.L - 1)
+        slider = getattr(self, "theta1_slider", None)
+        if slider is not None and slider.format.args["L"] != self.L:
+            slider.format = theta_format(self.L)
+            slider.label = theta_label(self.L)  # after the format: the new title redraws the value with it
 
     def _show_source_widgets(self):
         for name, widgets in self._source_widgets.items():
@@ -115,7 +152,9 @@ class ScatteringPage(Page):
                 widget.visible = name == self.source
 
     def _on_upload(self, event):
-        self._upload_bytes = event.new
+        if not event.new:  # the file was removed from the dropper: keep showing the last image
+            return
+        self._upload_bytes = list(event.new.values())[-1]  # one file at a time (multiple=False)
         if self.source != "uploaded file":
             self.source = "uploaded file"  # triggers _update_image
         else:
@@ -136,6 +175,11 @@ class ScatteringPage(Page):
         return compute.uploaded(self._upload_bytes, size)
 
     def _update_image(self, *_):
+        if self.source == "uploaded file" and self._upload_bytes is None:  # not an error: the next step
+            self.show_error(None)
+            self.show_note(f"Choose a PNG or JPEG (up to {MAX_UPLOAD_MB} MB) with the file picker on the left; "
+                           "the plots show the previous image until then.")
+            return
         self.image_pane_loading(True)
         try:
             image, note = self.load_image()
@@ -199,11 +243,13 @@ class ScatteringPage(Page):
 
     def __panel__(self):
         intro = pn.pane.Markdown(
-            "## Scattering\nS_J x keeps, for every path of wavelets, the average of a modulus: "
-            "S0 = x ⋆ φ_J, S1 = |x ⋆ ψ_{j1,θ1}| ⋆ φ_J, S2 = ||x ⋆ ψ_{j1,θ1}| ⋆ ψ_{j2,θ2}| ⋆ φ_J (j2 > j1). "
-            "Choose an image and (J, L) on the left, then a path (j1, θ1) to follow it to order 2. "
-            "The tabs show the same result as paths, as a disk (angle = θ, radius = scale) and as energies.",
-            sizing_mode="stretch_width")
+            "## Scattering\n"
+            r"$$S_J x$$ keeps, for every path of wavelets, the average of a modulus: $$S_0 x = x \star \phi_J$$, "
+            r"$$S_1 x = |x \star \psi_{j_1,\theta_1}| \star \phi_J$$, "
+            r"$$S_2 x = \big||x \star \psi_{j_1,\theta_1}| \star \psi_{j_2,\theta_2}\big| \star \phi_J$$ "
+            r"($$j_2 \gt j_1$$). Choose an image and $$(J, L)$$ on the left, then a path $$(j_1, \theta_1)$$ to "
+            r"follow it to order 2. The tabs show the same result as paths, as a disk (angle = $$\theta$$, "
+            "radius = scale) and as energies.", sizing_mode="stretch_width")
         C = sv.CAPTIONS
         # Three tabs, rendered only when opened (dynamic): the browser's redraw time on a slider move grows
         # with every plot on the page, not only the redrawn ones (9 plots at once put a θ1 move over 200 ms).
