@@ -79,7 +79,7 @@ def _grid_image(maps, row_labels, col_labels, prefix, xlabel, ylabel, vlabel, ti
     R, C, h, w = maps.shape
     data = mosaic(maps)
     positive = data[np.isfinite(data) & (data > 0)]
-    lo = float(np.percentile(positive, 1)) if positive.size else 1e-6
+    lo = float(np.percentile(positive, 1)) if positive.size else 0.1  # empty: a short, quiet colour bar
     hi = float(positive.max()) if positive.size else 1.0
     lo = min(lo, hi / 10)
     kd = [hv.Dimension(f"{prefix}_col", label=xlabel), hv.Dimension(f"{prefix}_row", label=ylabel)]
@@ -168,6 +168,8 @@ def order_energies(result) -> np.ndarray:
 
 
 def _percent(v: float) -> str:
+    if v == 0:  # J = 1: no order-2 paths at all
+        return "0 %"
     return f"{v:.3g} %" if v >= 0.01 else f"{v:.1e} %"
 
 
