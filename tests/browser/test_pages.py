@@ -117,6 +117,128 @@ def test_upload_is_shown_and_bad_upload_explained(page, server_url, screenshots)
     assert console_errors(messages) == []
 
 
+# Each plot's title, how wide it draws, and the room it has: from the title's left end (the frame's left edge,
+# Bokeh's default alignment) to the canvas's right edge.
+TITLE_ROOM_JS = """() => {
+  const ctx = document.createElement('canvas').getContext('2d');
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (!(m.type === 'Figure' || (m.constructor && m.constructor.name === 'Figure')) || !m.title || !m.title.text) continue;
+    for (const v of Bokeh.index.find(m)) {
+      if (!v.frame || v.bbox.width === 0) continue;  // a plot of a hidden tab
+      const t = m.title;
+      ctx.font = `${t.text_font_style} ${t.text_font_size} ${t.text_font}`;
+      out.push([t.text, ctx.measureText(t.text).width, v.bbox.width - v.frame.bbox.left]);
+    }
+  }
+  return out;
+}"""
+
+
+def cut_titles(page) -> list:
+    """Titles wider than the room their plot gives them (the canvas cuts them off)."""
+    rooms = page.evaluate(TITLE_ROOM_JS)
+    assert rooms, "no plot drawn"
+    return [(title, round(width), round(room)) for title, width, room in rooms if width > room]
+
+
+def drawn_texts(page) -> list[str]:
+    """Texts drawn inside plots (hv.Text, hv.Labels), read from the Bokeh data sources."""
+    return page.evaluate("""() => {
+      const out = [];
+      for (const doc of Bokeh.documents) for (const m of doc.all_models)
+        if (m.data && m.data.text) out.push(...Array.from(m.data.text, String));
+      return out;
+    }""")
+
+
+def wait_shown(page, prefix: str, timeout: float = 60.0) -> None:
+    """Wait until a plot titled `prefix`… is laid out on screen (a hidden tab's plots keep their models)."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(title.startswith(prefix) for title, _, _ in page.evaluate(TITLE_ROOM_JS)):
+            page.wait_for_timeout(300)  # and painted
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no plot titled {prefix!r} shown")
+
+
+def _click_option(page, text: str) -> None:
+    """A radio-group button by its exact text."""
+    import re
+
+    page.locator(".bk-btn-group .bk-btn").filter(has_text=re.compile(f"^{re.escape(text)}$")).first.click()
+
+
+@pytest.mark.slow
+def test_scattering_at_its_extremes_reads_right(page, server_url, screenshots):
+    """Formulas render, the θ1 slider writes its angle and follows L, titles fit their plots, and the coarsest
+    j1 says why it has no order-2 children, at the smallest and largest settings."""
+    import time
+
+    messages = record_console(page)
+    open_page(page, server_url + "?page=scattering", canvases=6)
+    page.locator("mjx-container").first.wait_for(timeout=15_000)  # MathJax typeset the $$…$$ of the intro
+    assert page.get_by_text("$$").count() == 0
+    theta = page.locator(".bk-input-group", has_text="θ1 index").first
+    handle = theta.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowRight")
+    handle.press("ArrowRight")
+    wait_for_title(page, "S2 children of j1=0, θ1=45°")
+    assert "θ1 index (0–7): 2 (45°)" in theta.inner_text()
+
+    def check_tabs(name: str) -> None:
+        for i, (tab, title) in enumerate([("Paths", "S2 children of"), ("Scattering disk", "S2 disk of"),
+                                          ("Energy", "Energy per path")]):
+            page.locator(".bk-tab", has_text=tab).first.click()
+            wait_shown(page, title)
+            wait_idle(page, 120_000)
+            page.screenshot(path=str(screenshots / f"scattering_{name}_{i}.png"), full_page=True)
+            assert cut_titles(page) == [], (name, tab)
+        page.locator(".bk-tab", has_text="Paths").first.click()
+
+    # The coarsest j1 and the widest angle label (157.5°): the longest titles.
+    j1 = slider(page, "j1 (scale")
+    j1.focus()
+    for _ in range(2):
+        j1.press("ArrowRight")
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    wait_for_title(page, "S2 children of j1=2, θ1=157.5°")
+    page.wait_for_timeout(300)
+    assert any("coarsest scale: no order-2 children" in t for t in drawn_texts(page)), drawn_texts(page)
+    check_tabs("coarsest")
+    assert any("coarsest scale:" in t for t in drawn_texts(page))  # the S2 disk too
+
+    _click_option(page, "12")  # L = 12: index 7 is now 105°, and the slider says so
+    wait_for_title(page, "S2 children of j1=2, θ1=105°")
+    deadline = time.time() + 10
+    while "θ1 index (0–11): 7 (105°)" not in theta.inner_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "θ1 index (0–11): 7 (105°)" in theta.inner_text()
+
+    _click_option(page, "128")
+    wait_for_title(page, "Input image (128×128)", timeout=60)
+    J = slider(page, "J (scales")
+    J.focus()
+    for _ in range(3):
+        J.press("ArrowRight")  # J = 6, the largest
+    wait_for_title(page, "S0 = x ⋆ φ, J=6 (2×2)", timeout=120)
+    check_tabs("128_J6_L12")
+
+    _click_option(page, "32")
+    J.focus()
+    J.press("Home")  # J = 1
+    wait_for_title(page, "S0 = x ⋆ φ, J=1 (16×16)", timeout=60)
+    check_tabs("32_J1_L12")
+    assert not page.locator(".alert-danger").first.is_visible()
+    assert console_errors(messages) == []
+
+
 def test_invariance_rotation_slider_moves_the_marker(page, server_url, screenshots):
     messages = record_console(page)
     open_page(page, server_url + "?page=invariance", canvases=6)
