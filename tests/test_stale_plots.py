@@ -6,7 +6,7 @@ import panel as pn
 import pytest
 
 from explorer.app import build_app
-from explorer.pages.base import STALE_STYLES, Page
+from explorer.pages.base import _FRAMES, STALE_STYLES, Page, figure
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +24,9 @@ def test_invalid_parameters_grey_out_the_plots_until_fixed():
     page.J = 6  # 2^6 > 32: the plots keep J = 3
     assert page.alert.visible and "previous parameters" in page.alert.object
     assert all(page.is_stale(p) for p in panes)
-    # The style reaches the Bokeh model the browser draws.
-    models = [p._models[root.ref["id"]][0] for p in panes if root.ref["id"] in p._models]
+    # The style reaches the Bokeh models the browser draws (each plot's figure: the plot and its caption).
+    frames = [f for p in panes for f in _FRAMES[p]]
+    models = [f._models[root.ref["id"]][0] for f in frames if root.ref["id"] in f._models]
     assert models and all(m.styles.get("filter") == STALE_STYLES["filter"] for m in models)
     page.J = 2
     assert not page.alert.visible
@@ -35,7 +36,8 @@ def test_invalid_parameters_grey_out_the_plots_until_fixed():
 
 def test_a_bad_image_greys_out_the_plots_of_the_previous_image():
     page = build_app("scattering").page
-    page.param.update(source="uploaded file")  # no file yet: the plots still show the sample image
+    pn.panel(page).get_root(bokeh.document.Document())
+    page.upload.value = b"this is not an image"  # the plots still show the sample image
     assert page.alert.visible and all(page.is_stale(p) for p in page.plot_panes())
 
 
@@ -45,6 +47,7 @@ def test_pages_whose_errors_are_not_about_plots_keep_them_as_they_are():
 
     page = FormPage()
     page.plot = pn.pane.HoloViews(None)
+    figure(page.plot, "a plot")
     page.show_error("Cannot start this job")
     assert page.alert.visible and page.alert.object == "Cannot start this job"
     assert not page.is_stale(page.plot)

@@ -3,18 +3,30 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+import weakref
 
 import holoviews as hv
 import panel as pn
 from holoviews.core.options import SkipRendering
 
 
+# pane → the Columns that `figure` drew it in: a stale plot is greyed through its frame, because a change of
+# styles on a HoloViews pane itself fails in a served session (Panel 1.9 copies the plot's stylesheets back).
+_FRAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
     """A HoloViews object (or pane) with its one-line caption underneath, `width` pixels wide (fixed, so that
     figures sit side by side in a FlexBox)."""
     pane = obj if isinstance(obj, pn.viewable.Viewable) else pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
-    return pn.Column(deferred(pane), pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
+    frame = pn.Column(deferred(pane), pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
                                             margin=(0, 10, 10, 10)))
+    _FRAMES.setdefault(pane, weakref.WeakSet()).add(frame)
+    return frame
+
+
+def _is_stale(frame) -> bool:
+    return all(frame.styles.get(k) == v for k, v in STALE_STYLES.items())
 
 
 def deferred(pane: pn.viewable.Viewable) -> pn.viewable.Viewable:
@@ -65,11 +77,15 @@ class Page(pn.viewable.Viewer):
 
     @staticmethod
     def mark_stale(pane, stale: bool) -> None:
-        pane.styles = {**pane.styles, **(STALE_STYLES if stale else CURRENT_STYLES)}
+        """Grey out (or restore) the figure that shows `pane`; a pane shown without `figure` stays as is."""
+        for frame in _FRAMES.get(pane, ()):
+            if _is_stale(frame) != stale:
+                frame.styles = {**frame.styles, **(STALE_STYLES if stale else CURRENT_STYLES)}
 
     @staticmethod
     def is_stale(pane) -> bool:
-        return all(pane.styles.get(k) == v for k, v in STALE_STYLES.items())
+        frames = list(_FRAMES.get(pane, ()))
+        return bool(frames) and all(_is_stale(frame) for frame in frames)
 
     def warm_caches(self) -> None:
         """Compute what this page computes only once it is served (the server warms every page's defaults

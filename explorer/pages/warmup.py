@@ -1,9 +1,10 @@
 """Warm the process-wide caches behind every page's default view, once per server, in a background thread.
 
 Each page's first visitor would otherwise wait for the computations of its default parameters (filter
-banks, scattering results, the invariance curves). Rendering every page once into a throwaway document runs
-exactly the code a visitor runs, so nothing here repeats what a page computes; `Page.warm_caches` adds what
-a page computes only after it is shown.
+banks, scattering results, the invariance curves). Building every page once and evaluating its plots'
+callbacks runs exactly the code a visitor runs, so nothing here repeats what a page computes;
+`Page.warm_caches` adds what a page computes only after it is shown. No Bokeh model is made here: Panel
+rendering outside a session thread leaves state behind (stylesheets resolved to the CDN, lock errors).
 """
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import threading
 import time
 import traceback
 
-import bokeh.document
-import panel as pn
+import holoviews as hv
 
 _started = threading.Event()
 
 
 def warm(slugs: list[str] | None = None) -> dict[str, float]:
-    """Build and render each page (all by default) with its default parameters; seconds per page."""
+    """Build each page (all by default) with its default parameters and compute its plots; seconds per page."""
     from . import PAGES
 
     seconds = {}
@@ -27,7 +27,9 @@ def warm(slugs: list[str] | None = None) -> dict[str, float]:
             continue
         t = time.perf_counter()
         page = spec.load()()
-        pn.panel(page).get_root(bokeh.document.Document())
+        for pane in page.plot_panes():
+            if isinstance(pane.object, hv.DynamicMap):
+                pane.object[()]  # runs the view callback: the computation, not the Bokeh rendering
         page.warm_caches()
         seconds[spec.slug] = time.perf_counter() - t
     return seconds
