@@ -19,7 +19,8 @@ from .base import Page, figure
 REFRESH_MS = 1000
 FORM_SETTLE_S = 0.1  # see _on_start
 RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source"]
-JOB_COLUMNS = ["job", "command", "state", "progress (%)", "last output"]
+JOB_COLUMNS = ["job", "command", "state", "done (%)", "last output"]
+JOB_COLUMN_WIDTHS = {"job": "20%", "command": "27%", "state": "8%", "done (%)": "12%", "last output": "33%"}
 TABLE_TEXT_CHARS = 120  # the jobs table's "last output" column; the job status shows the whole line
 SLE_FEATURES = {"J": 2, "L": 8}  # what `explorer train sle` uses when the form gives no J or L
 
@@ -87,9 +88,10 @@ class RunsPage(Page):
         self.runs_table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), selectable=1, disabled=True,
                                                show_index=False, sizing_mode="stretch_width", height=260, layout="fit_data_stretch",
                                                name="runs")
+        # Fixed shares of the width: fitted to their data, the commands pushed "last output" out of sight.
         self.jobs_table = pn.widgets.Tabulator(pd.DataFrame(columns=JOB_COLUMNS), selectable=1, disabled=True,
-                                               show_index=False, sizing_mode="stretch_width", height=200, layout="fit_data_stretch",
-                                               name="jobs")
+                                               show_index=False, sizing_mode="stretch_width", height=200, layout="fit_columns",
+                                               widths=JOB_COLUMN_WIDTHS, name="jobs")
         self.job_progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width", visible=False)
         self.job_status = pn.pane.Markdown("No training job yet: fill the form on the left and press "
                                            "**Start training**.", sizing_mode="stretch_width")
@@ -250,7 +252,7 @@ class RunsPage(Page):
             report = reports[job.id]
             fraction = report["fraction"]
             rows.append({"job": job.id, "command": job.command, "state": job.state,
-                         "progress (%)": round(100 * fraction, 1) if fraction is not None else None,
+                         "done (%)": f"{100 * fraction:.0f}" if fraction is not None else "–",
                          "last output": shorten(report["last_line"], TABLE_TEXT_CHARS)})
         frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
         if not frame.equals(self.jobs_table.value):
@@ -272,7 +274,8 @@ class RunsPage(Page):
         self.job_progress.value = int(1000 * fraction)
         self.job_progress.bar_color = {"running": "primary", "finished": "success"}.get(job.state, "danger")
         self.cancel_button.disabled = job.state != "running"
-        epochs = (f"epoch {report['epochs_done']}/{report['epochs']}" if report["epochs"] else "starting")
+        epochs = (f"epoch {report['epochs_done']}/{report['epochs']}" if report["epochs"]
+                  else "starting" if job.state == "running" else "no epoch done")
         elapsed = (job.ended_at or time.time()) - job.started_at
         if job.state == "failed":  # the whole error, as the command printed it
             output = "**Error:** " + "  \n".join(escape_markdown(line) for line in report["last_lines"])

@@ -9,8 +9,9 @@ CAPTIONS = {
     "loss": "Train (dashed) and test (solid) cross-entropy per epoch (log scale).",
 }
 
+# The legend sits above the frame: inside, it covered the curves of some runs.
 _OPTS = {"frame_width": 420, "frame_height": 240, "tools": ["hover"], "toolbar": "below", "show_grid": True,
-         "framewise": True}
+         "framewise": True, "legend_position": "top"}
 # framewise on the overlay alone does not refit it (HoloViews 1.23 reads each element's own option): the
 # curves of a newly selected run left the previous run's ranges. Never axiswise=True (it freezes them).
 _ELEMENT = {"framewise": True}
@@ -28,13 +29,15 @@ def accuracy_curves(metrics: list[dict], title: str = "Accuracy per epoch") -> h
     last = [m for m in metrics if m.get("test_acc") is not None]
     if last:
         title += f" (test {100 * last[-1]['test_acc']:.2f}% after {last[-1]['epoch']})"
-    return hv.Overlay(curves).opts(title=title, legend_position="bottom_right", **_OPTS)
+    return hv.Overlay(curves).opts(title=title, **_OPTS)
 
 
 def loss_curves(metrics: list[dict], title: str = "Loss per epoch") -> hv.Overlay:
     epoch = hv.Dimension("epoch", label="epoch")
     loss = hv.Dimension("loss", label="cross-entropy")
-    curves = [hv.Curve([(m["epoch"], m[key]) for m in metrics if m.get(key) is not None], kdims=[epoch], vdims=[loss],
-                       label=label).opts(line_dash=dash, **_ELEMENT)
-              for key, label, dash in (("train_loss", "train", "dashed"), ("test_loss", "test", "solid"))]
-    return hv.Overlay(curves).opts(title=title, logy=True, legend_position="top_right", **_OPTS)
+    curves = []
+    for key, label, dash in (("train_loss", "train", "dashed"), ("test_loss", "test", "solid")):
+        points = [(m["epoch"], m[key]) for m in metrics if m.get(key) is not None]
+        curves.append(hv.Curve(points, kdims=[epoch], vdims=[loss], label=label).opts(line_dash=dash, **_ELEMENT))
+        curves.append(hv.Scatter(points, kdims=[epoch], vdims=[loss], label=label).opts(size=5, **_ELEMENT))
+    return hv.Overlay(curves).opts(title=title, logy=True, **_OPTS)
