@@ -312,42 +312,58 @@ def _field(page, title: str, tag: str = "input"):
     return page.locator(".bk-input-group", has_text=title).locator(tag).first
 
 
-def test_runs_page_trains_a_job_live_and_finds_it_after_a_reload(page, server_url, screenshots):
+@pytest.fixture
+def server_without_dataset(tmp_path):
+    """The app as a newcomer first runs it: no CIFAR-10 configured (even where CI configures one), an empty store."""
+    from .conftest import free_port, start_server, stop_server
+
+    port = free_port()
+    proc = start_server(port, env={"EXPLORER_STORE": str(tmp_path / "store"), "EXPLORER_DATA": ""})
+    try:
+        yield f"http://127.0.0.1:{port}/app"
+    finally:
+        stop_server(proc)
+
+
+def test_runs_page_trains_a_job_live_and_finds_it_after_a_reload(page, server_without_dataset, screenshots):
+    """A newcomer without CIFAR-10 presses Start with the form as it comes: a synthetic job trains, its run
+    is selected and its curves fill in; the job is still there after a reload."""
     from explorer.runs.store import SHIPPED_ROOT
 
+    server_url = server_without_dataset
     messages = record_console(page)
     open_page(page, server_url + "?page=runs", canvases=2)
     shipped = sorted(p.name for p in SHIPPED_ROOT.iterdir() if p.is_dir())
     for run_id in shipped:
         page.get_by_text(run_id).first.wait_for(timeout=15_000)
     wait_for_title(page, "Accuracy of", timeout=90)
-    _field(page, "Dataset", "select").select_option("synthetic")
-    for title, value in (("Width K", "2"), ("Epochs", "2"), ("Train on the first N", "64"), ("Seed", "11")):
-        box = _field(page, title)
-        box.fill(value)
-        box.press("Enter")
-    # The server handles widget events in worker threads (nthreads=2): give the field values time to land
-    # before the click, or the job may start from an older form.
-    wait_idle(page)
-    page.wait_for_timeout(1500)
+    dataset = _field(page, "Dataset", "select")
+    assert dataset.locator("option").all_inner_texts() == ["synthetic"]
+    assert page.get_by_text("Only the synthetic set").first.is_visible()  # said before any click
+    assert not _field(page, "Encoder widths").is_visible()  # an SLE field, hidden for the CNN13
+    page.screenshot(path=str(screenshots / "runs_form.png"), full_page=True)
     page.get_by_role("button", name="Start training").click()
     try:
-        page.get_by_text("explorer train cnn13 --dataset synthetic --epochs 2 --seed 11").first.wait_for(
+        page.get_by_text("explorer train cnn13 --dataset synthetic --epochs 2 --seed 0").first.wait_for(
             timeout=60_000)
     except Exception as exc:  # say what the page shows instead
         alert = page.locator(".alert-danger")
         shown = alert.first.inner_text() if alert.count() and alert.first.is_visible() else "no alert"
-        commands = page.get_by_text("explorer train cnn13 --dataset").all_inner_texts()
-        raise AssertionError(f"the job did not start as filled in: {shown}; jobs: {commands}") from exc
+        raise AssertionError(f"the default job did not start: {shown}") from exc
     try:  # seconds alone; minutes when the other test worker trains too
         page.get_by_text("finished, epoch 2/2, 100 %").wait_for(timeout=300_000)
     except Exception as exc:  # say where the job stood, not only that it timed out
         status = page.get_by_text("Job 20").first.inner_text() if page.get_by_text("Job 20").count() else "no job"
         raise AssertionError(f"the job did not finish: {status}") from exc
+    run_id = page.locator("code", has_text="cnn13-").first.inner_text()
+    title = wait_for_title(page, f"Accuracy of {run_id} (test", timeout=30)  # its run selected, curves drawn
+    assert title.endswith("after 2)"), title
     wait_idle(page)
     page.screenshot(path=str(screenshots / "runs.png"), full_page=True)
     # The job lives on disk, not in the session: a reload finds it, with its new run.
     page.reload()
     page.get_by_text("finished, epoch 2/2, 100 %").wait_for(timeout=120_000)
-    assert page.get_by_text("cnn13 K=2 relu").count() >= 1
+    row = page.locator(".tabulator-row", has_text=run_id).first
+    row.wait_for(timeout=30_000)
+    assert "yours" in row.inner_text() and "2/2" in row.inner_text()
     assert console_errors(messages) == []
