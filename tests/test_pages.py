@@ -70,6 +70,51 @@ def test_wavelets_state_drives_titles():
     assert page.j == 0 and page.param.j.bounds == (0, 0)
 
 
+def visible_texts(root) -> list[str]:
+    """The texts of the Markdown panes and alerts shown (HTML models; Panel sends them escaped)."""
+    import html
+
+    from panel.models.markup import HTML
+    return [html.unescape(m.text) for m in root.references() if isinstance(m, HTML) and m.visible]
+
+
+def test_wavelets_theta_slider_shows_index_and_degrees_following_L():
+    """The θ slider writes "2 (45°)" (formatted in the browser, so a drag shows it at once) and the degrees
+    follow L; its title changes with L too, which is what makes Bokeh redraw the value with the new format."""
+    from bokeh.models import CustomJSTickFormatter
+
+    page = build_app("wavelets").page
+    slider = page.theta_slider
+    assert isinstance(slider.format, CustomJSTickFormatter)
+    assert slider.format.args == {"L": 8} and "tick * 180 / L" in slider.format.code
+    assert slider.label == "θ index (0–7)"
+    root = render(page.controls)
+    page.L = 16
+    assert slider.format.args == {"L": 16} and slider.label == "θ index (0–15)"
+    bk = [m for m in root.references() if getattr(m, "title", None) == "θ index (0–15)"]
+    assert len(bk) == 1 and bk[0].format.args == {"L": 16} and bk[0].end == 15  # what the browser gets
+
+
+def test_wavelets_page_warns_when_the_bank_may_expand_distances():
+    """The page teaches that max A(ω) ≤ 1 makes the transform non-expansive: above 1 it says what that means
+    and how to fix it, and says nothing for the default bank at J = 2 (1.00006)."""
+    from explorer.views.wavelets import display_bank
+
+    page = build_app("wavelets").page
+    root = render(page)
+    expanding = lambda: [t for t in visible_texts(root) if "may expand distances" in t]
+    page.J = 2
+    assert expanding() == []
+    page.param.update(J=3, xi0=1.5, slant=1.0)  # the advanced sliders: max A ≈ 1.9
+    lp_max = display_bank(3, 8, 0.8, 1.5, 1.0).lp_max
+    assert lp_max > 1.5
+    shown = expanding()
+    assert len(shown) == 1 and f"{lp_max:.3f}" in shown[0] and "normalize=True" in shown[0], shown
+    assert page.lp_alert.alert_type == "warning"
+    page.param.update(J=2, xi0=round(3 * np.pi / 4, 3), slant=0.5)
+    assert expanding() == []
+
+
 def test_scattering_page_messages_and_selection():
     page = build_app("scattering").page
     root = render(page)

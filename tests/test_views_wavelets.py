@@ -1,6 +1,8 @@
 """The wavelet figures: data, orientation (y up, θ counter-clockwise) and labels, without a browser."""
 from __future__ import annotations
 
+import itertools
+
 import holoviews as hv
 import numpy as np
 import pytest
@@ -88,3 +90,56 @@ def test_littlewood_paley_and_tiling():
     phi = wv.lowpass_space(bank)
     x, y = peak(phi)
     assert abs(x) <= 1 and abs(y) <= 1
+
+
+def tick_gaps_px(ticks, left, right, frame_width, char_px=7.0):
+    """For consecutive x ticks: the gap in screen pixels between their label boxes (negative: overlap)."""
+    ticks = sorted(ticks)
+    scale = frame_width / (right - left)
+    return [(b - a) * scale - char_px * (len(la) + len(lb)) / 2 for (a, la), (b, lb) in itertools.pairwise(ticks)]
+
+
+@pytest.mark.parametrize("J,L,slant", [(6, 16, 0.5), (6, 16, 0.1), (6, 8, 1.0), (1, 2, 0.5), (1, 2, 0.1), (3, 8, 0.5)])
+def test_the_three_panel_tick_labels_never_collide(J, L, slant):
+    """At every scale of the bank the labels of neighbouring panels (e.g. "128" ending one panel and "−128"
+    starting the next) stay apart on the page's 3 × 220 px frame."""
+    bank = wv.display_bank(J, L, slant=slant)
+    for j in range(J):
+        panels = wv.wavelet_space_panels(bank, j, L // 2)
+        opts = panels.opts.get().kwargs
+        left, _, right, _ = panels.bounds.lbrt()
+        gaps = tick_gaps_px(opts["xticks"], left, right, opts["frame_width"])
+        assert min(gaps) >= 8, (j, opts["xticks"], gaps)
+        # Every tick lies inside the plot.
+        assert all(left <= x <= right for x, _ in opts["xticks"]), opts["xticks"]
+
+
+def test_expansiveness_message_says_what_max_a_above_one_means():
+    assert wv.expansiveness(1.00006) is None  # the default bank at J ≤ 2: rounding
+    assert wv.expansiveness(0.97) is None
+    kind, text = wv.expansiveness(2.2)
+    assert kind == "warning"
+    assert r"2.200 \gt 1" in text and "expand distances" in text and "normalize=True" in text
+    assert "1.483" in text  # each layer stretches by up to √2.2
+    kind, text = wv.expansiveness(1.0137)  # the Morlet bank at J = 3: slightly above 1, a note
+    assert kind == "info" and "1.014" in text and "slightly above 1" in text and "1.007" in text
+    assert "normalize=True" in text
+
+
+def test_fourier_plot_zooms_on_coarse_scales_and_says_so():
+    """At J = 6 the bump of j = 5 was a dot on [−π, π]²: from j = 3 on the plot zooms ×2 per scale, keeps
+    the bump inside, and its axis labels say by how much."""
+    bank = wv.display_bank(6, 8)
+    for j in range(6):
+        img = wv.wavelet_fourier(bank, j, 2, mark_centre=False)
+        zoom = wv.fourier_zoom(j)
+        assert zoom == (1 if j < 3 else 2 ** (j - 2))
+        left, _, right, _ = img.bounds.lbrt()
+        assert right - left == pytest.approx(2 * np.pi / zoom, rel=0.05)
+        assert (f"zoom ×{zoom}" in img.kdims[0].label) == (zoom > 1)
+        x, y = peak(img)
+        xi = bank.xi0 / 2**j
+        assert np.hypot(x, y) == pytest.approx(xi, rel=0.3)  # the bump is in the window
+        # The bump is wider than a few pixels of the window: not a dot.
+        values = img.dimension_values(2)
+        assert (values > 0.5 * values.max()).mean() > 0.005, j

@@ -5,6 +5,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 
 from explorer.views import wavelets as wv
 
@@ -17,7 +18,7 @@ class WaveletsPage(Page):
     J = param.Integer(3, bounds=(1, 6), doc="Number of scales J (wavelets j = 0..J−1, low-pass φ_J)")
     L = param.Integer(8, bounds=(2, 16), doc="Number of angles L over [0°, 180°)")
     j = param.Integer(0, bounds=(0, 2), doc="Scale j of the wavelet shown")
-    theta = param.Integer(0, bounds=(0, 7), label="θ index ℓ (θ = ℓ·180°/L)",
+    theta = param.Integer(0, bounds=(0, 7), label="θ index",
                           doc="Angle index ℓ of the wavelet shown: θ = ℓ·180°/L")
     sigma0 = param.Number(0.8, bounds=(0.4, 2.0), step=0.05, label="σ (envelope width at j = 0, pixels)")
     xi0 = param.Number(round(3 * np.pi / 4, 3), bounds=(0.5, 3.0), step=0.05,
@@ -53,6 +54,11 @@ class WaveletsPage(Page):
             sizing_mode="stretch_width",
         )
         self.theta_slider = self.controls[3]
+        self._label_theta()
+        # max A(ω) > 1 contradicts what the page teaches (non-expansiveness): say so where it is seen first.
+        self.lp_alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.param.watch(self._check_lp, list(self._bank_args()))
+        self._check_lp()
 
     def _bank_args(self):
         return ("J", "L", "sigma0", "xi0", "slant")
@@ -64,8 +70,32 @@ class WaveletsPage(Page):
     def _on_shape(self, *_):
         with param.parameterized.batch_call_watchers(self):
             self._sync_bounds()
+            self._label_theta()
             self.j = min(self.j, self.J - 1)
             self.theta = min(self.theta, self.L - 1)
+
+    def _label_theta(self):
+        """The θ slider shows "index (degrees)" for the current L. The title changes with L too: Bokeh redraws
+        a slider's "title: value" on a new title, not on a new format."""
+        self.theta_slider.format = theta_format(self.L)
+        self.theta_slider.label = f"θ index (0–{self.L - 1})"
+
+    def _check_lp(self, *_):
+        try:
+            lp_max = self.bank(self.J, self.L, self.sigma0, self.xi0, self.slant).lp_max
+        except (ValueError, MemoryError):  # the plots' alert says what is wrong with the parameters
+            return
+        found = wv.expansiveness(lp_max)
+        if found:
+            kind, text = found
+            kymatio = 4 / self.L  # the slant does not follow L here: at L = 16, 0.5 gives max A ≈ 2
+            lo, hi = self.param.slant.bounds
+            if kind == "warning" and abs(self.slant - kymatio) > 1e-6 and lo <= kymatio <= hi:
+                usual = self.bank(self.J, self.L, self.sigma0, self.xi0, kymatio).lp_max
+                text += (f" Here the slant {self.slant:.2f} differs from Kymatio's $$4/L = {kymatio:.2f}$$, "
+                         f"which gives $$\\max A = {usual:.3f}$$.")
+            self.lp_alert.alert_type, self.lp_alert.object = kind, text
+        self.lp_alert.visible = bool(found)
 
     def bank(self, J, L, sigma0, xi0, slant):
         return wv.display_bank(J, L, sigma0, xi0, slant)
@@ -93,14 +123,22 @@ class WaveletsPage(Page):
 
     def __panel__(self):
         intro = pn.pane.Markdown(
-            "## Wavelets\nA scattering transform is built from one Morlet wavelet ψ, dilated by 2^j and "
-            "rotated by θ, and one low-pass φ_J. Pick a scale **j** and an angle **θ** on the left; the "
-            "*Advanced* section changes the mother wavelet itself.", sizing_mode="stretch_width")
+            "## Wavelets\nA scattering transform is built from one Morlet wavelet $$\\psi$$, dilated by $$2^j$$ and "
+            "rotated by $$\\theta$$ into $$\\psi_{j,\\theta}$$, and one low-pass $$\\phi_J$$. Pick a scale **j** and an "
+            "angle **θ** on the left; the *Advanced* section changes the mother wavelet itself.",
+            sizing_mode="stretch_width")
         return pn.Column(
-            intro, self.alert,
+            intro, self.alert, self.lp_alert,
             figure(self.space_pane, wv.CAPTIONS["space"], width=900),
             pn.FlexBox(figure(self.fourier_pane, wv.CAPTIONS["fourier"]),
                    figure(self.tiling_pane, wv.CAPTIONS["tiling"])),
             pn.FlexBox(figure(self.lp_pane, wv.CAPTIONS["lp"]), figure(self.lowpass_pane, wv.CAPTIONS["lowpass"])),
             sizing_mode="stretch_width",
         )
+
+
+def theta_format(L: int) -> CustomJSTickFormatter:
+    """The θ slider's value as "index (degrees)", e.g. "2 (45°)" for L = 8: computed in the browser, so a
+    drag shows it at once."""
+    return CustomJSTickFormatter(args={"L": int(L)},
+                                 code="return tick.toFixed(0) + ' (' + +(tick * 180 / L).toFixed(2) + '°)';")

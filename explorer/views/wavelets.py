@@ -15,18 +15,48 @@ from explorer.scattering import FilterBank, filter_bank
 from ._common import centred_bounds, square_image
 
 CAPTIONS = {
-    "space": "The wavelet ψ_{j,θ} in space, real part, imaginary part and modulus side by side (one colour "
-             "scale: red > 0 > blue): stripes perpendicular to θ, a Gaussian envelope of width 0.8·2^j pixels. "
-             "Look: the modulus is smooth, the oscillation lives in the real and imaginary parts.",
-    "fourier": "|ψ̂_{j,θ}(ω)|: one bump centred at ξ_j = ξ·2^−j in the direction θ (centre in the title). "
-               "Look: larger j moves the bump towards ω = 0 and shrinks it.",
-    "lowpass": "The low-pass φ_J in space: a Gaussian of width 0.8·2^(J−1) pixels. "
-               "Look: it averages over about 2^J pixels, which sets the scale of invariance.",
-    "lp": "Littlewood–Paley sum A(ω) = |φ̂_J|² + ½Σ(|ψ̂(ω)|² + |ψ̂(−ω)|²). Look: A ≤ max A everywhere; "
-          "gaps (A ≪ 1) are frequencies the transform loses, max A bounds the Lipschitz constant.",
-    "tiling": "All wavelets at once: max over (j, θ) of |ψ̂_{j,θ}|² / max, centres as dots (selected in red). "
-              "Look: the bumps tile the plane in rings, one ring per scale, L bumps per half ring.",
+    "space": r"The wavelet $$\psi_{j,\theta}$$ in space, real part, imaginary part and modulus side by side (one "
+             r"colour scale: red > 0 > blue): stripes perpendicular to $$\theta$$, a Gaussian envelope of width "
+             r"$$0.8 \cdot 2^j$$ pixels. Look: the modulus is smooth, the oscillation lives in the real and "
+             r"imaginary parts.",
+    "fourier": r"$$|\hat\psi_{j,\theta}(\omega)|$$: one bump centred at $$\xi_j = \xi \cdot 2^{-j}$$ in the direction "
+               r"$$\theta$$ (centre in the title). Look: larger $$j$$ moves the bump towards $$\omega = 0$$ and shrinks "
+               r"it; from $$j = 3$$ on the plot zooms in (×2 per scale, see the axes) so that it stays visible.",
+    "lowpass": r"The low-pass $$\phi_J$$ in space: a Gaussian of width $$0.8 \cdot 2^{J-1}$$ pixels. "
+               r"Look: it averages over about $$2^J$$ pixels, which sets the scale of invariance.",
+    "lp": r"Littlewood–Paley sum $$A(\omega) = |\hat\phi_J(\omega)|^2 + \frac{1}{2}\sum_{j,\theta}"
+          r"\left(|\hat\psi_{j,\theta}(\omega)|^2 + |\hat\psi_{j,\theta}(-\omega)|^2\right)$$. Look: gaps "
+          r"($$A \ll 1$$) are frequencies the transform loses; $$\max A \le 1$$ makes every layer, hence $$S_J$$, "
+          r"non-expansive: $$\Vert S_J x - S_J y \Vert \le \Vert x - y \Vert$$.",
+    "tiling": r"All wavelets at once: $$\max_{j,\theta} |\hat\psi_{j,\theta}|^2 / \max |\hat\psi_{j,\theta}|^2$$, "
+              r"centres as dots (selected in red). Look: the bumps tile the plane in rings, one ring per scale, "
+              r"$$L$$ bumps per half ring.",
 }
+
+COLORBAR_FORMAT = "%.2g"  # short colour-bar ticks: Bokeh's default wrote "−5.000e−5" at coarse scales
+
+# max A(ω) above 1 by more than this is reported (the default bank at J ≤ 2 gives 1.00006: rounding, not a fault).
+LP_TOLERANCE = 1e-3
+LP_MILD = 1.05  # up to here (Morlet banks at J ≥ 3 reach 1.01–1.05) a note; beyond, a warning
+
+
+def expansiveness(lp_max: float) -> tuple[str, str] | None:
+    """(alert type, Markdown message) saying what max A(ω) > 1 means, or None when the bank is non-expansive
+    (to the tolerance). Maths between $$…$$ with backslash-letter commands only: Markdown drops the backslash
+    of \\| (hence \\Vert) and escapes > (hence \\gt)."""
+    if not lp_max > 1 + LP_TOLERANCE:
+        return None
+    gain = math.sqrt(lp_max)
+    fix = (rf"Normalise the bank to make it non-expansive: divide every $$\psi_{{j,\theta}}$$ and $$\phi_J$$ by "
+           rf"$$\sqrt{{\max A}}$$ (`filter_bank(..., normalize=True)`, as the Invariance page does).")
+    layer = (rf"each layer $$x \mapsto (x \star \phi_J, |x \star \psi_{{j,\theta}}|)$$ can stretch a distance by up "
+             rf"to $$\sqrt{{\max A}} = {gain:.3f}$$")
+    if lp_max <= LP_MILD:
+        return "info", (rf"**$$\max_\omega A(\omega) = {lp_max:.3f}$$, slightly above 1** (Kymatio's Morlet bank "
+                        rf"is like this from $$J = 3$$ on): the transform may expand distances a little, {layer}. "
+                        rf"{fix}")
+    return "warning", (rf"**$$\max_\omega A(\omega) = {lp_max:.3f} \gt 1$$: the transform may expand distances.** "
+                       rf"$$\Vert S_J x - S_J y \Vert \le \Vert x - y \Vert$$ is no longer guaranteed: {layer}. {fix}")
 
 
 def _dims(prefix: str, xlabel: str, ylabel: str) -> list[hv.Dimension]:
@@ -85,10 +115,17 @@ def wavelet_space(bank: FilterBank, j: int, ell: int, part: str = "real", size: 
     title = f"{name}, j={j}, θ={theta_degrees(ell, bank.L):g}°"
     return square_image(data[part], centred_bounds(z.shape), _dims("space", "x (pixels)", "y (pixels)"),
                         hv.Dimension("psi", label=name), title, size=size,
-                        symmetric=part != "modulus", cmap="viridis")
+                        symmetric=part != "modulus", cmap="viridis", cformatter=COLORBAR_FORMAT)
 
 
 PANEL_GAP = 2  # blank pixels between the panels of `wavelet_space_panels`
+
+
+def panel_tick_step(width: int) -> int:
+    """Ticks at −step, 0, +step in each panel of `wavelet_space_panels`: a power of two at most a quarter of
+    the panel's width, so that the labels of neighbouring panels stay half a panel apart (ticks at ±N/2 put
+    "128" and "−128" on the same spot at the joins)."""
+    return 2 ** max(0, math.floor(math.log2(max(width, 1) / 4)))
 
 
 def wavelet_space_panels(bank: FilterBank, j: int, ell: int, size: int = 220) -> hv.Image:
@@ -102,31 +139,43 @@ def wavelet_space_panels(bank: FilterBank, j: int, ell: int, size: int = 220) ->
     left, bottom, _right, top = centred_bounds(z.shape)
     bounds = (left, bottom, left + data.shape[1], top)
     centres = [k * (N + PANEL_GAP) for k in range(3)]
-    half = N // 2 // 4 * 4 or N // 2
-    ticks = [(c + dx, f"{dx:g}") for c in centres for dx in (-half, 0, half)]
+    ticks = [(c + dx, f"{dx:g}") for c in centres for dx in (-panel_tick_step(N), 0, panel_tick_step(N))]
     title = f"Re ψ · Im ψ · |ψ|, j={j}, θ={theta_degrees(ell, bank.L):g}°"
     m = float(np.abs(z).max()) or 1.0
     return square_image(data, bounds, _dims("space", "x (pixels, from each panel's centre)", "y (pixels)"),
                         hv.Dimension("psi", label="ψ"), title, size=3 * size, cmap="RdBu_r",
-                        clim=(-m, m), xticks=ticks, clipping_colors={"NaN": "white"})
+                        clim=(-m, m), xticks=ticks, clipping_colors={"NaN": "white"},
+                        cformatter=COLORBAR_FORMAT)
+
+
+def fourier_zoom(j: int) -> int:
+    """How much `wavelet_fourier` zooms on ω = 0 at scale j: 1 up to j = 2, then ×2 per scale."""
+    return 2 ** max(0, int(j) - 2)
 
 
 def wavelet_fourier(bank: FilterBank, j: int, ell: int, size: int = 260,
                     mark_centre: bool = True) -> hv.Overlay | hv.Image:
-    """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel), with the nominal centre ξ_j(cos θ, sin θ) marked by a
-    cross, or (``mark_centre=False``: one plot less to redraw) written in the title."""
+    """|ψ̂_{j,θ}(ω)| over ω ∈ [−π, π]² (rad/pixel; from j = 3 on, [−π, π]² / `fourier_zoom(j)`, said in the
+    axis labels), with the nominal centre ξ_j(cos θ, sin θ) marked by a cross, or (``mark_centre=False``: one
+    plot less to redraw) written in the title."""
     _check(bank, j, ell)
     a = np.fft.fftshift(np.abs(bank.psi_hat[j, ell]))
     M, _N = a.shape
+    zoom = fourier_zoom(j)
+    if zoom > 1:  # ξ_j and the bump's width halve with each j: without a zoom, a dot at coarse scales
+        half = max(8, M // 2 // zoom)
+        a = a[M // 2 - half:M // 2 + half, M // 2 - half:M // 2 + half]
     bounds = centred_bounds(a.shape, step=2 * np.pi / M)
     theta = ell * np.pi / bank.L
     xi = bank.xi0 / 2**j
-    kd = _dims("fourier", "ωx (rad/pixel)", "ωy (rad/pixel)")
+    unit = "rad/pixel" if zoom == 1 else f"rad/pixel, zoom ×{zoom}"
+    kd = _dims("fourier", f"ωx ({unit})", f"ωy ({unit})")
     cx, cy = xi * np.cos(theta), xi * np.sin(theta)
     title = f"|ψ̂| in Fourier, j={j}, θ={theta_degrees(ell, bank.L):g}°"
     if not mark_centre:
         title += f", centre ({cx:.2f}, {cy:.2f})"
-    img = square_image(a, bounds, kd, hv.Dimension("psi_hat", label="|ψ̂|"), title, cmap="magma", size=size)
+    img = square_image(a, bounds, kd, hv.Dimension("psi_hat", label="|ψ̂|"), title, cmap="magma", size=size,
+                       cformatter=COLORBAR_FORMAT)
     if not mark_centre:
         return img
     centre = hv.Points([(cx, cy)], kdims=kd)
@@ -140,7 +189,7 @@ def lowpass_space(bank: FilterBank, size: int = 220) -> hv.Image:
     z = _crop(phi, half)
     return square_image(z, centred_bounds(z.shape), _dims("phi", "x (pixels)", "y (pixels)"),
                         hv.Dimension("phi", label="φ_J"), f"Low-pass φ_J, J={bank.J}", size=size,
-                        cmap="viridis")
+                        cmap="viridis", cformatter=COLORBAR_FORMAT)
 
 
 def littlewood_paley_image(bank: FilterBank, size: int = 260) -> hv.Image:
@@ -149,7 +198,8 @@ def littlewood_paley_image(bank: FilterBank, size: int = 260) -> hv.Image:
     M = A.shape[0]
     return square_image(A, centred_bounds(A.shape, step=2 * np.pi / M),
                         _dims("lp", "ωx (rad/pixel)", "ωy (rad/pixel)"), hv.Dimension("A", label="A(ω)"),
-                        f"Littlewood–Paley A(ω), max A = {bank.lp_max:.3f}", cmap="viridis", size=size)
+                        f"Littlewood–Paley A(ω), max A = {bank.lp_max:.3f}", cmap="viridis", size=size,
+                        cformatter=COLORBAR_FORMAT)
 
 
 def filter_centres(bank: FilterBank) -> np.ndarray:
@@ -176,7 +226,8 @@ def filter_tiling(bank: FilterBank, j: int | None = None, ell: int | None = None
     kd = _dims("tiling", "ωx (rad/pixel)", "ωy (rad/pixel)")
     img = square_image(tiles, centred_bounds(tiles.shape, step=2 * np.pi / M), kd,
                        hv.Dimension("tile", label="|ψ̂|² / max"),
-                       f"All {bank.J}×{bank.L} wavelets and φ_J in Fourier", cmap="Blues", size=size)
+                       f"All {bank.J}×{bank.L} wavelets and φ_J in Fourier", cmap="Blues", size=size,
+                       cformatter=COLORBAR_FORMAT)
     c = filter_centres(bank)
     dots = hv.Points(c, kdims=kd, vdims=["j", "θ (degrees)"]).opts(color="orange", size=5, tools=["hover"])
     out = img * dots
