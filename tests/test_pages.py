@@ -231,6 +231,76 @@ def test_invariance_page_sliders():
     assert any(x.startswith("Deformation s = 0.100") for x in titles(root))
 
 
+def _plot(root, prefix: str):
+    from bokeh.models import Plot
+
+    plots = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(prefix)]
+    assert len(plots) == 1, [p.title.text for p in root.select({"type": Plot})]
+    return plots[0]
+
+
+def test_invariance_lipschitz_legend_and_bound_label_leave_the_bars_visible():
+    """The legend sat over the tallest bars and the bound's label: it goes above the plot, and the label
+    sits above every bar, inside the y range."""
+    from bokeh.models import GlyphRenderer, Legend, Quad, Text
+
+    page = build_app("invariance").page
+    root = render(page)
+    page.load_lipschitz()
+    plot = _plot(root, "Lipschitz ratios over")
+    assert not [m for m in plot.center if isinstance(m, Legend)]
+    assert [m for m in plot.above if isinstance(m, Legend)]
+    glyphs = [r for r in plot.select({"type": GlyphRenderer})]
+    tops = [max(r.data_source.data["top"]) for r in glyphs if isinstance(r.glyph, Quad)]
+    labels = [r.data_source.data for r in glyphs if isinstance(r.glyph, Text)]
+    assert len(tops) == 2 and len(labels) == 1 and "bound max A" in labels[0]["text"][0]
+    assert max(tops) < labels[0]["y"][0] < plot.y_range.end
+
+
+def test_invariance_deformation_slider_shows_three_decimals():
+    """The slider moves by 0.025: with Bokeh's default two decimals, 0.025 read 0.03."""
+    from bokeh.models import Slider
+
+    page = build_app("invariance").page
+    root = render(page)
+    sliders = [m for m in root.references() if isinstance(m, Slider) and m.title == "Deformation size s"]
+    assert len(sliders) == 1 and sliders[0].step == 0.025 and sliders[0].format == "0.000"
+
+
+def test_invariance_curves_refit_after_a_change_of_size_or_j():
+    """After the sliders moved, a change of size or J gives curves of another height (the pixel curves
+    grew past the top): every plot's ranges cover its data again. Also checks that no fixed ylim hides
+    data (the rotation's was (1e-17, 2))."""
+    from plot_ranges import stale_ranges
+
+    page = build_app("invariance").page
+    root = render(page)
+    page.param.update(angle=45.0, shift=3, s=0.3)
+    for step in ({"size": 64}, {"J": 4}, {"image_name": "synthetic: noise"}, {"J": 1}, {"size": 32},
+                 {"image_name": "synthetic: checkerboard", "J": 3}):
+        page.param.update(**step)
+        assert not page.alert.visible, (step, page.alert.object)
+        assert stale_ranges(root) == [], step
+    for prefix in ("Rotation by", "Shift by", "Deformation s ="):
+        plot = _plot(root, prefix)
+        assert plot.y_range.end is not None and plot.y_range.start is not None
+
+
+def test_radio_groups_are_labelled_on_the_invariance_and_reconstruction_pages():
+    """A radio group shows no title of its own: each has a label right above it naming what it sets."""
+    for slug, labels in (("invariance", ["Image size (pixels)", "L (angles)"]),
+                         ("reconstruction", ["Image size (pixels)", "Orders used"])):
+        page = build_app(slug).page
+        leaves = _leaves(page.controls)
+        radios = [i for i, w in enumerate(leaves) if isinstance(w, pn.widgets.RadioButtonGroup)]
+        assert len(radios) == len(labels), slug
+        for i, label in zip(radios, labels):
+            above = leaves[i - 1]
+            assert isinstance(above, pn.pane.Markdown) and above.object == label, (slug, above)
+    assert not [w for w in _leaves(build_app("wavelets").page.controls)
+                if isinstance(w, pn.widgets.RadioButtonGroup)]  # none to label there
+
+
 def _run_collecting(asyncio, coroutine_function) -> list:
     try:
         asyncio.run(coroutine_function())

@@ -13,6 +13,12 @@ from . import compute
 from .base import Page, figure
 
 
+def labelled(widget) -> pn.Column:
+    """`widget` under its name: a RadioButtonGroup shows no title of its own."""
+    return pn.Column(pn.pane.Markdown(widget.name, margin=(5, 10, -12, 10), styles={"font-size": "13px"}),
+                     widget, sizing_mode="stretch_width")
+
+
 class InvariancePage(Page):
     title = "Invariance & stability"
 
@@ -48,12 +54,13 @@ class InvariancePage(Page):
         w = pn.widgets
         self.angle_slider = w.FloatSlider.from_param(self.param.angle, sizing_mode="stretch_width")
         self.shift_slider = w.IntSlider.from_param(self.param.shift, sizing_mode="stretch_width")
-        self.s_slider = w.FloatSlider.from_param(self.param.s, sizing_mode="stretch_width")
+        # 3 decimals: the steps of 0.025 rounded to 2 read 0.03, 0.05, 0.08…
+        self.s_slider = w.FloatSlider.from_param(self.param.s, format="0.000", sizing_mode="stretch_width")
         self.controls = pn.Column(
             w.Select.from_param(self.param.image_name),
-            w.RadioButtonGroup.from_param(self.param.size),
+            labelled(w.RadioButtonGroup.from_param(self.param.size)),
             w.IntSlider.from_param(self.param.J),
-            w.RadioButtonGroup.from_param(self.param.L),
+            labelled(w.RadioButtonGroup.from_param(self.param.L)),
             pn.pane.Markdown("Small images keep every slider fast: each curve is computed once per "
                              "(image, size, J, L) and cached.", styles={"font-size": "12px"}),
             sizing_mode="stretch_width",
@@ -136,9 +143,10 @@ class InvariancePage(Page):
     def __panel__(self):
         C = iv.CAPTIONS
         intro = pn.pane.Markdown(
-            "## Invariance and stability\nS_J is built to forget translations smaller than 2^J, to turn "
+            "## Invariance and stability\n$$S_J$$ is built to forget translations smaller than $$2^J$$, to turn "
             "rotations into a roll of its angle indices, and to change little under small deformations — "
-            "without ever expanding distances. Move each slider and watch the red marker on its curve.",
+            "without ever expanding distances: $$\\Vert S_J x - S_J y \\Vert \\le \\Vert x - y \\Vert$$. "
+            "Move each slider and watch the red marker on its curve.",
             sizing_mode="stretch_width")
 
         def section(title, slider, plot, image, cap_plot, cap_image):
