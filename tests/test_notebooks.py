@@ -51,6 +51,44 @@ def strip(path: Path, cwd: Path) -> bytes:
                           cwd=cwd, env=env, check=True, capture_output=True).stdout
 
 
+def output_figures(output) -> list[tuple]:
+    """(width, height, frame width, frame height, axes shown) of every Bokeh figure in a Panel output."""
+    source = output.get("data", {}).get("text/html", "")
+    if "var docs_json = " not in source:
+        return []
+    start = source.index("var docs_json = ") + len("var docs_json = ")
+    docs, _ = json.JSONDecoder().raw_decode(source, start)
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and str(node.get("name")).lower() == "figure":
+                a = node.get("attributes", {})
+                axes = tuple(axis.get("attributes", {}).get("visible", True)
+                             for axis in a.get("below", []) + a.get("left", []))
+                found.append((*(a.get(k) for k in ("width", "height", "frame_width", "frame_height")), axes))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(docs)
+    return sorted(found, key=repr)
+
+
+def page_figures(slug: str) -> list[tuple]:
+    """The same, for the page shown by this process, where no notebook has changed HoloViews' defaults."""
+    from explorer.pages.notebook import show_page
+
+    row = show_page(slug)
+    root = row.get_root(bokeh.document.Document())
+    if row.poll is not None:
+        row.poll.stop()
+    return sorted(((f.width, f.height, f.frame_width, f.frame_height, tuple(a.visible for a in f.below + f.left))
+                   for f in root.select({"type": bokeh.models.Plot})), key=repr)
+
+
 def output_texts(output) -> list[str]:
     """The "text" strings of the Bokeh models in a Panel output (plot titles, Markdown), decoded."""
     source = html.unescape(output.get("data", {}).get("text/html", ""))
@@ -72,6 +110,13 @@ def test_notebook_runs(path, tmp_path):
     assert f'show_page("{slug}"' in last.source, f"{path.name} must end with its page, live"
     texts = [t for o in last.outputs for t in output_texts(o)]
     assert any(t.startswith(title) for t in texts), texts
+    # Panel warns on stderr about a component whose pn.extension the notebook did not load: in JupyterLab
+    # such a page does not render at all.
+    stderr = [o.text for o in last.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, stderr
+    # The page's figures are sized as served: the notebook's own styling must not leak into them
+    # (HoloViews defaults set for the notebook's figures would).
+    assert [f for o in last.outputs for f in output_figures(o)] == page_figures(slug)
 
     # Executed, the notebook is what a reader would save; the filter gives back the committed file.
     executed = tmp_path / path.name

@@ -4,8 +4,10 @@ Panel templates do not render in notebooks, so the page is laid out as the app l
 template: its controls (the app's sidebar) left of its main area. Widgets and plots are the page's own and
 run through the kernel. The app itself does not use this module.
 
-Load the extensions first, in the notebook: ``hv.extension("bokeh", inline=True)`` and
-``pn.extension("katex", inline=True, throttled=True)`` (add ``"tabulator"`` for the Runs page).
+Load the extensions first, in the notebook: ``pn.extension("mathjax", inline=True, throttled=True)`` then
+``hv.extension("bokeh", inline=True)`` (in that order, or the formulas in the pages' text stay raw), plus
+``"filedropper"`` for the Scattering page and ``"tabulator"`` for the Runs page. Inline: the pages work
+offline. A component whose extension is missing logs a warning to stderr and may not render.
 """
 from __future__ import annotations
 
