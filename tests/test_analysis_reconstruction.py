@@ -72,3 +72,18 @@ def test_invalid_arguments(disk, kwargs, match):
 def test_zero_image_is_rejected():
     with pytest.raises(ValueError, match="zero scattering energy"):
         reconstruct(np.zeros((16, 16)), J=2)
+
+
+def test_the_optimisation_starts_from_initial_image(disk):
+    """The page shows `initial_image` as the start: it must be the point the first evaluation is made at
+    (one evaluation returns it as the best image met)."""
+    from explorer.analysis.reconstruction import initial_image
+
+    start = initial_image(disk, seed=3)
+    assert start.shape == disk.shape and start.std() > 0
+    assert start.mean() == pytest.approx(disk.mean(), abs=0.05 * disk.std())
+    assert start.std() == pytest.approx(disk.std(), rel=0.1)
+    np.testing.assert_array_equal(initial_image(disk, seed=3), start)  # seeded
+    assert not np.allclose(initial_image(disk, seed=4), start)
+    r = reconstruct(disk, J=2, max_order=1, steps=1, seed=3)
+    np.testing.assert_array_equal(r.image, start)

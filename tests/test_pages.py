@@ -330,6 +330,28 @@ def test_reconstruction_runs_and_reports_progress():
     assert not np.allclose(page.current, 0.5)
 
 
+def test_reconstruction_shows_the_noise_it_starts_from():
+    """The start panel was flat grey while the caption said "from noise": it shows the very image the
+    optimisation starts from, for the chosen image and size."""
+    from bokeh.models import GlyphRenderer, Image
+
+    from explorer.analysis.reconstruction import initial_image
+    from explorer.pages import compute
+
+    page = build_app("reconstruction").page
+    root = render(page)
+    start = initial_image(compute.named_image("camera", 32))
+    np.testing.assert_allclose(page.current, start, rtol=1e-6, atol=1e-6)
+    plot = _plot(root, "Start x̂₀")
+    [image] = [r for r in plot.select({"type": GlyphRenderer}) if isinstance(r.glyph, Image)]
+    shown = np.asarray(image.data_source.data["image"][0])
+    assert shown.std() > 0.1  # noise, not a flat grey
+    np.testing.assert_allclose(np.sort(shown.ravel()), np.sort(np.clip(start, 0, 1).ravel()), atol=1e-6)
+    page.size = 64
+    assert page.current.shape == (64, 64)
+    np.testing.assert_allclose(page.current, initial_image(compute.named_image("camera", 64)), atol=1e-6)
+
+
 @pytest.mark.dataset
 def test_scattering_page_cifar_source():
     page = build_app("scattering").page

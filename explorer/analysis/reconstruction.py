@@ -1,12 +1,14 @@
 """Recover an image from its scattering coefficients by gradient descent (torch autograd, CPU).
 
-    >>> result = reconstruct(image, J=3, max_order=2, steps=200)
+    >>> result = reconstruct(image, J=4, max_order=2, steps=150)
     >>> result.image, result.losses, result.relative_error
 
 The loss is the relative scattering distance ‖S_J x̂ − S_J x‖² / ‖S_J x‖², minimised from Gaussian noise
-with the mean and standard deviation of x. With J large enough that order 1 has fewer coefficients than
-the image has pixels (J = 3 on 32×32: 25 paths × 4×4 = 400 numbers for 1024 pixels), order 1 loses the
-geometry and order 2 recovers it: that is what the explorer shows.
+with the mean and standard deviation of x (`initial_image`). Order 1 loses the geometry once it has far fewer
+coefficients than the image has pixels: on the 32×32 camera image, J = 4 keeps 33 paths × 2×2 = 132 numbers
+at order 1 (pixel error 0.26 after 150 evaluations, a blur) and 417 × 4 = 1668 at order 2 (0.06, the
+cameraman). At J = 3 (25 × 4×4 = 400 numbers for 1024 pixels) order 1 still recovers the image well (0.10
+against 0.03).
 """
 from __future__ import annotations
 
@@ -51,12 +53,22 @@ class _Stop(Exception):
     """Raised inside the L-BFGS closure to end the optimisation (budget spent or cancelled)."""
 
 
+def initial_image(image, seed: int = 0) -> np.ndarray:
+    """Where `reconstruct` starts: Gaussian noise (seeded) with the mean and standard deviation of `image`,
+    (H, W) float64."""
+    x = check_image(image, min_side=4)
+    seed = check_int("seed", seed, 0)
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.randn(x.shape, generator=generator, dtype=torch.float64) * float(x.std()) + float(x.mean())
+    return start.numpy()
+
+
 def reconstruct(image, J: int, L: int = 8, max_order: int = 2, steps: int = 200,
                 lr: float | None = None, seed: int = 0, callback: Callback | None = None, *,
                 method: str = "lbfgs", callback_every: int = 5) -> Reconstruction:
     """An image x̂ (H, W) whose S_J coefficients match those of `image` (H, W).
 
-    Minimises ‖S_J x̂ − S_J x‖² / ‖S_J x‖² (float64, CPU) from x̂0 = mean(x) + std(x)·noise(seed), with
+    Minimises ‖S_J x̂ − S_J x‖² / ‖S_J x‖² (float64, CPU) from x̂0 = `initial_image(image, seed)`, with
     `steps` loss/gradient evaluations at most: L-BFGS with a strong-Wolfe line search (method="lbfgs",
     lr 1.0 by default, converges to ~1e-7 in 200 evaluations) or Adam (method="adam", lr 0.05 by default,
     one evaluation per step, slower to converge).
@@ -87,8 +99,7 @@ def reconstruct(image, J: int, L: int = 8, max_order: int = 2, steps: int = 200,
         scale = float((target ** 2).sum())
     if scale == 0:
         raise ValueError("image has zero scattering energy (an all-zero image): nothing to reconstruct.")
-    generator = torch.Generator().manual_seed(seed)
-    start = torch.randn(x.shape, generator=generator, dtype=torch.float64) * float(x.std()) + float(x.mean())
+    start = torch.from_numpy(initial_image(x, seed))
     z = start.clone().requires_grad_(True)
 
     losses: list[float] = []

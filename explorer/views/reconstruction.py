@@ -7,11 +7,13 @@ import numpy as np
 from .scattering import image_view
 
 CAPTIONS = {
-    "original": "The target x: only its coefficients S_J x are given to the optimiser, never its pixels.",
-    "current": "The current estimate x̂, updated live while gradient descent (L-BFGS) runs from noise. Look: with "
-               "order 1 only, edges and shapes smear into texture; with order 2 the geometry comes back.",
-    "loss": "Loss ‖S_J x̂ − S_J x‖² / ‖S_J x‖² against the evaluation count (log scale). Look: it drops by "
-            "orders of magnitude, yet a low loss with order 1 can still mean a very different image.",
+    "original": r"The target $$x$$: only its coefficients $$S_J x$$ are given to the optimiser, never its pixels.",
+    "current": r"The estimate $$\hat x$$: before a run, the noise it starts from (mean and standard deviation of "
+               r"$$x$$); then updated live while gradient descent (L-BFGS) runs. Look: with order 1 only, edges and "
+               r"shapes smear into a blur; with order 2 the geometry comes back.",
+    "loss": r"Loss $$\Vert S_J \hat x - S_J x \Vert^2 / \Vert S_J x \Vert^2$$ against the evaluation count (log "
+            r"scale). Look: it drops by orders of magnitude, yet a low loss with order 1 can still mean a very "
+            r"different image.",
 }
 
 
