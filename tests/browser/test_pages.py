@@ -44,6 +44,10 @@ def test_wavelets_theta_slider_rotates_the_wavelet(page, server_url, screenshots
     assert any("θ=22.5°" in t for t in after), after
     wait_for_title(page, "Re ψ · Im ψ · |ψ|, j=0, θ=22.5°")
     wait_for_title(page, "|ψ̂| in Fourier, j=0, θ=22.5°")
+    # The slider writes the angle too, not only the index.
+    assert "θ index (0–7): 1 (22.5°)" in page.locator(".bk-input-group", has_text="θ index").first.inner_text()
+    page.locator("mjx-container").first.wait_for(timeout=15_000)  # the $$…$$ of intro and captions typeset
+    assert page.get_by_text("$$").count() == 0
     wait_idle(page)
     page.screenshot(path=str(screenshots / "wavelets.png"), full_page=True)
     assert console_errors(messages) == []
@@ -239,6 +243,56 @@ def test_scattering_at_its_extremes_reads_right(page, server_url, screenshots):
     assert console_errors(messages) == []
 
 
+def _text_of(page, label: str) -> str:
+    return page.locator(".bk-input-group", has_text=label).first.inner_text()
+
+
+def _wait_text(page, label: str, expected: str, timeout: float = 15.0) -> None:
+    """Wait until the widget titled `label` shows `expected` (its title and value)."""
+    import time
+
+    deadline = time.time() + timeout
+    while expected not in _text_of(page, label) and time.time() < deadline:
+        time.sleep(0.05)
+    assert expected in _text_of(page, label)
+
+
+@pytest.mark.slow
+def test_wavelets_at_its_extremes_reads_right(page, server_url, screenshots):
+    """At J = 6, L = 16, j = 5 and at J = 1, L = 2: the θ slider writes index and degrees for the current L,
+    titles fit their plots, and a bank with max A(ω) > 1 is said to possibly expand distances (hidden when
+    max A = 1)."""
+    messages = record_console(page)
+    open_page(page, server_url + "?page=wavelets", canvases=5)
+    warning = page.get_by_text("is no longer guaranteed")  # the warning (at J = 3, max A = 1.014: a note)
+    # Each move waits for the previous one: j's and θ's sliders get their new ends from the server.
+    for label, presses, title in (("J (scales)", 3, "Low-pass φ_J, J=6"), ("L (angles)", 8, "All 6×16 wavelets"),
+                                  ("scale shown", 5, "Re ψ · Im ψ · |ψ|, j=5, θ=0°"),
+                                  ("θ index", 2, "Re ψ · Im ψ · |ψ|, j=5, θ=22.5°")):
+        handle = slider(page, label)
+        handle.focus()
+        for _ in range(presses):
+            handle.press("ArrowRight")
+        wait_for_title(page, title, timeout=120)
+    _wait_text(page, "θ index", "θ index (0–15): 2 (22.5°)")
+    warning.first.wait_for(timeout=15_000)  # max A ≈ 2.05 with the slant 0.5 at L = 16
+    assert page.get_by_text("differs from Kymatio").first.is_visible()  # and what the usual slant gives
+    wait_idle(page, 120_000)
+    page.screenshot(path=str(screenshots / "wavelets_J6_L16.png"), full_page=True)
+    assert cut_titles(page) == []
+    for label in ("J (scales)", "L (angles)"):
+        handle = slider(page, label)
+        handle.focus()
+        handle.press("Home")
+    wait_for_title(page, "All 1×2 wavelets", timeout=60)
+    _wait_text(page, "θ index", "θ index (0–1): 1 (90°)")
+    page.get_by_text("may expand distances").first.wait_for(state="hidden", timeout=15_000)  # max A = 1.000
+    wait_idle(page, 120_000)
+    page.screenshot(path=str(screenshots / "wavelets_J1_L2.png"), full_page=True)
+    assert cut_titles(page) == []
+    assert console_errors(messages) == []
+
+
 def test_invariance_rotation_slider_moves_the_marker(page, server_url, screenshots):
     messages = record_console(page)
     open_page(page, server_url + "?page=invariance", canvases=6)
@@ -253,21 +307,30 @@ def test_invariance_rotation_slider_moves_the_marker(page, server_url, screensho
         after = plot_titles(page)
     assert any(t.startswith("Rotation by 5°") for t in after), after
     wait_for_title(page, "Rotated by 5°")
-    wait_idle(page)
-    page.screenshot(path=str(screenshots / "invariance.png"), full_page=True)
-    assert console_errors(messages) == []
+    handle = slider(page, "Deformation size")
+    handle.focus()
+    handle.press("ArrowRight")
+    wait_for_title(page, "Deformation s = 0.025")
+    _wait_text(page, "Deformation size", "Deformation size s: 0.025")  # not rounded to 0.03
+    for label in ("Image size (pixels)", "L (angles)"):  # the radio groups say what they set
+        assert page.get_by_text(label, exact=True).first.is_visible(), label
     # The histogram is computed in a background thread after the page is built (about a second).
     wait_for_title(page, "Lipschitz ratios over", timeout=120)
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "invariance.png"), full_page=True)
+    assert cut_titles(page) == []
+    assert console_errors(messages) == []
 
 
 def test_reconstruction_button_shows_progress(page, server_url, screenshots):
     messages = record_console(page)
     open_page(page, server_url + "?page=reconstruction", canvases=3)
+    wait_for_title(page, "Start x̂₀: noise")  # the start shown is the noise the descent starts from
     slider(page, "Evaluations").focus()
     for _ in range(8):
         slider(page, "Evaluations").press("ArrowLeft")  # fewer evaluations: quicker test
     page.get_by_role("button", name="Reconstruct").click()
-    title = wait_for_title(page, "order ≤ 2, J=3, done", timeout=60)
+    title = wait_for_title(page, "order ≤ 2, J=4, done", timeout=60)
     assert "pixel error" in title
     wait_idle(page)
     page.screenshot(path=str(screenshots / "reconstruction.png"))
@@ -293,7 +356,7 @@ def test_a_long_job_does_not_block_other_sessions(page, context, server_url):
     slider(page, "Evaluations").focus()
     slider(page, "Evaluations").press("End")  # 500 evaluations at 64×64: tens of seconds here
     page.get_by_role("button", name="Reconstruct").click()
-    wait_for_title(page, "order ≤ 2, J=3: ", timeout=60)  # running, progress shown
+    wait_for_title(page, "order ≤ 2, J=4: ", timeout=60)  # running, progress shown
 
     other = context.browser.new_context(viewport={"width": 1500, "height": 2200}).new_page()
     open_page(other, server_url + "?page=wavelets", canvases=5)
@@ -301,10 +364,10 @@ def test_a_long_job_does_not_block_other_sessions(page, context, server_url):
     handle.focus()
     handle.press("ArrowRight")
     wait_for_title(other, "Re ψ · Im ψ · |ψ|, j=0, θ=22.5°", timeout=10)
-    still_running = [t for t in plot_titles(page) if t.startswith("order ≤ 2, J=3")]
+    still_running = [t for t in plot_titles(page) if t.startswith("order ≤ 2, J=4")]
     assert still_running and "done" not in still_running[0], still_running  # it was concurrent
     page.get_by_role("button", name="Stop").click()
-    wait_for_title(page, "order ≤ 2, J=3, stopped", timeout=60)
+    wait_for_title(page, "order ≤ 2, J=4, stopped", timeout=60)
 
 
 def _field(page, title: str, tag: str = "input"):
