@@ -128,15 +128,20 @@ def first_render_times(browser, url: str, slug: str) -> dict:
         page.close()
 
 
+def _median(values: list) -> float:
+    """Median of the measured values (None: never reached within the wait), NaN when none was."""
+    measured = [v for v in values if v is not None]
+    return statistics.median(measured) if measured else float("nan")
+
+
 def measure_first_renders(browser, url: str, opens: int) -> None:
     for slug in RENDER_PAGES:  # warm the server: caches, imports of every page module
         first_render_times(browser, url, slug)
     print(f"{'page':<15} {'shell':>7} {'first plot':>11} {'all plots':>10}   (s, median of {opens} opens, warm server)")
     for slug in RENDER_PAGES:
         runs = [first_render_times(browser, url, slug) for _ in range(opens)]
-        med = lambda key: statistics.median(r[key] for r in runs if r[key] is not None) if any(  # noqa: E731
-            r[key] is not None for r in runs) else float("nan")
-        print(f"{slug:<15} {med('shell'):>7.2f} {med('first'):>11.2f} {med('all'):>10.2f}")
+        med = {key: _median([r[key] for r in runs]) for key in ("shell", "first", "all")}
+        print(f"{slug:<15} {med['shell']:>7.2f} {med['first']:>11.2f} {med['all']:>10.2f}")
 
 
 def main(argv=None) -> int:

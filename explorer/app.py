@@ -14,9 +14,10 @@ from explorer.pages.warmup import warm_in_background
 
 # Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
 # sliders send their value when released (throttled).
-# tabulator: the Runs page; mathjax: formulas written $$…$$ in Markdown panes and captions (Bokeh's MathJax
-# bundle, served by the app itself, so formulas render offline; write ‖ as \Vert: Markdown eats "\|").
-pn.extension("tabulator", "mathjax", nthreads=2, throttled=True, notifications=False)
+# Extensions: tabulator for the Runs page; filedropper for the Scattering page's upload (without it
+# FilePond's JavaScript is missing and later sessions fail to render); mathjax for formulas written $$…$$
+# in Markdown (Bokeh's bundle, served by the app, so it works offline; write ‖ as \Vert, > as \gt).
+pn.extension("tabulator", "filedropper", "mathjax", nthreads=2, throttled=True, notifications=False)
 hv.extension("bokeh", logo=False)
 
 # Panel waits 50 ms (Syncable._debounce, a private class attribute) before handling a change sent by the

@@ -4,8 +4,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from bokeh.models import (FactorRange, GlyphRenderer, Image, ImageRGBA, Line, LogScale, MultiLine, Patches,
-                          Plot, Quad, Scatter, VBar)
+from bokeh.models import (
+    FactorRange,
+    GlyphRenderer,
+    Image,
+    ImageRGBA,
+    Line,
+    LogScale,
+    MultiLine,
+    Patches,
+    Plot,
+    Quad,
+    Scatter,
+    VBar,
+)
 
 
 def _values(source, glyph, name):
@@ -38,7 +50,7 @@ def _flat(values) -> np.ndarray:
 def glyph_extents(renderer: GlyphRenderer) -> tuple[np.ndarray, np.ndarray]:
     """The x and y values a glyph draws (image corners, line points, quad edges…)."""
     glyph, source = renderer.glyph, renderer.data_source
-    v = lambda name: _flat(_values(source, glyph, name))  # noqa: E731
+    v = lambda name: _flat(_values(source, glyph, name))
     if isinstance(glyph, (Image, ImageRGBA)):
         x, y, dw, dh = v("x"), v("y"), v("dw"), v("dh")
         return np.concatenate([x, x + dw]), np.concatenate([y, y + dh])

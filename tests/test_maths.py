@@ -25,7 +25,7 @@ def _reset_panel_state():
 
 def raw_tex(text: str) -> list[str]:
     """Pieces of `text` outside $$…$$ that look like TeX."""
-    outside = NOT_TEX.sub("", re.sub(r"\$\$.*?\$\$", "", text, flags=re.S))
+    outside = NOT_TEX.sub("", re.sub(r"\$\$.*?\$\$", "", text, flags=re.DOTALL))
     return RAW_TEX.findall(outside)
 
 

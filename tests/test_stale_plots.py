@@ -37,7 +37,7 @@ def test_invalid_parameters_grey_out_the_plots_until_fixed():
 def test_a_bad_image_greys_out_the_plots_of_the_previous_image():
     page = build_app("scattering").page
     pn.panel(page).get_root(bokeh.document.Document())
-    page.upload.value = b"this is not an image"  # the plots still show the sample image
+    page.upload.value = {"photo.png": b"this is not an image"}  # the plots still show the sample image
     assert page.alert.visible and all(page.is_stale(p) for p in page.plot_panes())
 
 

@@ -9,7 +9,6 @@ import holoviews as hv
 import panel as pn
 from holoviews.core.options import SkipRendering
 
-
 # pane → the Columns that `figure` drew it in: a stale plot is greyed through its frame, because a change of
 # styles on a HoloViews pane itself fails in a served session (Panel 1.9 copies the plot's stylesheets back).
 _FRAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

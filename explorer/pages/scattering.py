@@ -72,12 +72,6 @@ class ScatteringPage(Page):
         # the limit) and sends the others in one chunk each (several chunks could be handled out of order
         # by the worker threads). previews=["pdf"], not []: an empty list is not sent, and the browser's
         # default previews images, which throws an uncaught error on a file that is not one.
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
-            # FilePond's JavaScript reaches a session's page only if its extension is named there: without
-            # this, every session after the server's first failed to render ("registerPlugin" of undefined).
-            # Redundant once app.py's pn.extension names "filedropper".
-            pn.extension("filedropper")
         self.upload = pn.widgets.FileDropper(
             accepted_filetypes=UPLOAD_TYPES, multiple=False, max_file_size=f"{MAX_UPLOAD_MB}MB",
             chunk_size=MAX_UPLOAD_BYTES + 1_000_000, previews=["pdf"], layout="compact",
