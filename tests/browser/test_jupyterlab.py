@@ -1,6 +1,6 @@
-"""A teaching notebook in a real JupyterLab, in Chromium, offline: Run All draws its figures and its live
-page, a slider of that page changes its plot through the kernel, and saving the executed notebook leaves
-no diff once README's nbstripout filter is set up."""
+"""A teaching notebook in a real JupyterLab, in Chromium: Run All draws its figures and its live page with
+no script from the internet, a slider of that page changes its plot through the kernel, and saving the
+executed notebook leaves no diff once README's nbstripout filter is set up."""
 from __future__ import annotations
 
 import json
@@ -47,8 +47,8 @@ def start_jupyterlab(root: Path, home: Path, port: int) -> subprocess.Popen:
            "--LabApp.extension_manager=readonly"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(home / "jupyterlab.log", "w")
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(home / "jupyterlab.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -94,7 +94,7 @@ def test_wavelets_notebook_runs_live_in_jupyterlab(page, tmp_path, screenshots):
     root, home = tmp_path / "root", tmp_path / "home"
     root.mkdir()
     home.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)  # the tracked file is never opened
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)  # JupyterLab saves a copy, never the tracked file
     port = free_port()
     proc = start_jupyterlab(root, home, port)
     offsite: list[str] = []  # requests a reader without internet would see fail
