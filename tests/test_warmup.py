@@ -6,7 +6,6 @@ import panel as pn
 import pytest
 
 from explorer.pages import compute, warmup
-from explorer.pages.base import deferred
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +39,3 @@ def test_warm_in_background_starts_once_per_process(monkeypatch):
     thread.join(10)
     assert warmup.warm_in_background() is None
     assert calls == [None]
-
-
-def test_plots_are_deferred_only_when_served():
-    pane = pn.pane.Markdown("plot")
-    assert deferred(pane) is pane  # a notebook or a test renders at once

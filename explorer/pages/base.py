@@ -18,7 +18,7 @@ def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
     """A HoloViews object (or pane) with its one-line caption underneath, `width` pixels wide (fixed, so that
     figures sit side by side in a FlexBox)."""
     pane = obj if isinstance(obj, pn.viewable.Viewable) else pn.pane.HoloViews(obj, linked_axes=False, **kwargs)
-    frame = pn.Column(deferred(pane), pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
+    frame = pn.Column(pane, pn.pane.Markdown(f"*{caption}*", styles={"font-size": "12px"}, width=width,
                                             margin=(0, 10, 10, 10)))
     _FRAMES.setdefault(pane, weakref.WeakSet()).add(frame)
     return frame
@@ -26,15 +26,6 @@ def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
 
 def _is_stale(frame) -> bool:
     return all(frame.styles.get(k) == v for k, v in STALE_STYLES.items())
-
-
-def deferred(pane: pn.viewable.Viewable) -> pn.viewable.Viewable:
-    """`pane`, drawn only once the served page has loaded (a spinner until then), so a page shows at once
-    and its plots fill in after; outside a server it is drawn at once."""
-    doc = pn.state.curdoc
-    if doc is None or doc.session_context is None:  # a notebook or a test: nothing to show first
-        return pane
-    return pn.panel(lambda: pane, defer_load=True, loading_indicator=True)
 
 
 def placeholder(message: str = "nothing to show") -> hv.Text:
