@@ -137,11 +137,14 @@ def _median(values: list) -> float:
 def measure_first_renders(browser, url: str, opens: int) -> None:
     for slug in RENDER_PAGES:  # warm the server: caches, imports of every page module
         first_render_times(browser, url, slug)
-    print(f"{'page':<15} {'shell':>7} {'first plot':>11} {'all plots':>10}   (s, median of {opens} opens, warm server)")
+    print(f"{'page':<15} {'shell':>7} {'first plot':>11} {'(min–max)':>12} {'all plots':>10}"
+          f"   (s, median of {opens} opens, warm server)")
     for slug in RENDER_PAGES:
         runs = [first_render_times(browser, url, slug) for _ in range(opens)]
         med = {key: _median([r[key] for r in runs]) for key in ("shell", "first", "all")}
-        print(f"{slug:<15} {med['shell']:>7.2f} {med['first']:>11.2f} {med['all']:>10.2f}")
+        firsts = [r["first"] for r in runs if r["first"] is not None]
+        spread = f"{min(firsts):.2f}–{max(firsts):.2f}" if firsts else "–"
+        print(f"{slug:<15} {med['shell']:>7.2f} {med['first']:>11.2f} {spread:>12} {med['all']:>10.2f}")
 
 
 def main(argv=None) -> int:

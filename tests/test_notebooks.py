@@ -24,7 +24,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 LIVE_PAGES = {
     "01_wavelets": ("wavelets", "Re ψ · Im ψ · |ψ|, j=0, θ=0°"),
     "02_scattering": ("scattering", "S2 children of j1=0, θ1=0°"),
-    "03_invariance_and_stability": ("invariance", "Lipschitz ratios over"),  # computed, not "computing…"
+    "03_invariance_and_stability": ("invariance", "Rotation by 0°"),  # the first of its tabs
     "04_training_runs": ("runs", "Accuracy of cnn13-"),  # the run the notebook trained, selected
 }
 # The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python

@@ -214,19 +214,26 @@ def test_scattering_page_draws_one_tab_at_a_time():
 def test_invariance_page_sliders():
     page = build_app("invariance").page
     root = render(page)
+    first = titles(root)
+    assert any(t.startswith("Rotation by 0°") for t in first), first
+    assert not any(t.startswith(("Shift by", "Deformation s", "Lipschitz")) for t in first), first  # tabs
     page.load_lipschitz()
+    page.tabs.active = 3
     # On the padded images the transform sees, the Littlewood–Paley bound holds exactly; on the images
     # alone reflect padding can count a border difference twice (see the caption).
     assert page.lipschitz["ratio_padded"].max() <= page.lipschitz["bound"]
     assert page.lipschitz["ratio"].max() <= 1.05 * page.lipschitz["bound"]
     assert any(t.startswith("Lipschitz ratios over") for t in titles(root))
+    page.tabs.active = 0
     page.angle = 90.0
     t = [x for x in titles(root) if x.startswith("Rotation by 90°")]
     assert t and float(t[0].split("error ")[1]) < 1e-10
     page.angle = 45.0
     assert any(x.startswith("Rotation by 45°") for x in titles(root))
+    page.tabs.active = 1
     page.shift = 2
     assert any(x.startswith("Shift by 2 px") for x in titles(root))
+    page.tabs.active = 2
     page.s = 0.1
     assert any(x.startswith("Deformation s = 0.100") for x in titles(root))
 
@@ -247,6 +254,7 @@ def test_invariance_lipschitz_legend_and_bound_label_leave_the_bars_visible():
     page = build_app("invariance").page
     root = render(page)
     page.load_lipschitz()
+    page.tabs.active = 3
     plot = _plot(root, "Lipschitz ratios over")
     assert not [m for m in plot.center if isinstance(m, Legend)]
     assert [m for m in plot.above if isinstance(m, Legend)]
@@ -263,6 +271,7 @@ def test_invariance_deformation_slider_shows_three_decimals():
 
     page = build_app("invariance").page
     root = render(page)
+    page.tabs.active = 2
     sliders = [m for m in root.references() if isinstance(m, Slider) and m.title == "Deformation size s"]
     assert len(sliders) == 1 and sliders[0].step == 0.025 and sliders[0].format == "0.000"
 
@@ -280,8 +289,11 @@ def test_invariance_curves_refit_after_a_change_of_size_or_j():
                  {"image_name": "synthetic: checkerboard", "J": 3}):
         page.param.update(**step)
         assert not page.alert.visible, (step, page.alert.object)
-        assert stale_ranges(root) == [], step
-    for prefix in ("Rotation by", "Shift by", "Deformation s ="):
+        for tab in range(3):  # a tab's plots are drawn only while it is open
+            page.tabs.active = tab
+            assert stale_ranges(root) == [], (step, tab)
+    for tab, prefix in enumerate(("Rotation by", "Shift by", "Deformation s =")):
+        page.tabs.active = tab
         plot = _plot(root, prefix)
         assert plot.y_range.end is not None and plot.y_range.start is not None
 

@@ -295,7 +295,7 @@ def test_wavelets_at_its_extremes_reads_right(page, server_url, screenshots):
 
 def test_invariance_rotation_slider_moves_the_marker(page, server_url, screenshots):
     messages = record_console(page)
-    open_page(page, server_url + "?page=invariance", canvases=6)
+    open_page(page, server_url + "?page=invariance", canvases=2)
     before = plot_titles(page)
     assert any(t.startswith("Rotation by 0°") for t in before), before
     handle = slider(page, "Rotation angle")
@@ -307,6 +307,8 @@ def test_invariance_rotation_slider_moves_the_marker(page, server_url, screensho
         after = plot_titles(page)
     assert any(t.startswith("Rotation by 5°") for t in after), after
     wait_for_title(page, "Rotated by 5°")
+    page.screenshot(path=str(screenshots / "invariance_rotation.png"), full_page=True)
+    page.locator(".bk-tab", has_text="Deformation").first.click()  # each property in its tab
     handle = slider(page, "Deformation size")
     handle.focus()
     handle.press("ArrowRight")
@@ -314,7 +316,10 @@ def test_invariance_rotation_slider_moves_the_marker(page, server_url, screensho
     _wait_text(page, "Deformation size", "Deformation size s: 0.025")  # not rounded to 0.03
     for label in ("Image size (pixels)", "L (angles)"):  # the radio groups say what they set
         assert page.get_by_text(label, exact=True).first.is_visible(), label
+    wait_idle(page)
+    page.screenshot(path=str(screenshots / "invariance_deformation.png"), full_page=True)
     # The histogram is computed in a background thread after the page is built (about a second).
+    page.locator(".bk-tab", has_text="Non-expansiveness").first.click()
     wait_for_title(page, "Lipschitz ratios over", timeout=120)
     wait_idle(page)
     page.screenshot(path=str(screenshots / "invariance.png"), full_page=True)
