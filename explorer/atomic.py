@@ -11,7 +11,8 @@ import numpy as np
 
 
 def atomic_write(path: Path, content: bytes | np.ndarray) -> None:
-    """Write to a temporary file beside ``path`` then rename over it."""
+    """Write to a temporary file beside ``path``, flushed to disk, then rename over it: a reader
+    sees the old content or the new one, and a crash leaves no half-written file under ``path``."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
@@ -20,6 +21,8 @@ def atomic_write(path: Path, content: bytes | np.ndarray) -> None:
                 np.save(f, content)
             else:
                 f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

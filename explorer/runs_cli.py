@@ -1,4 +1,4 @@
-"""``explorer runs list|show|delete``: the trained runs in the store."""
+"""``explorer runs list|show|delete|export``: the trained runs in the store, with their analyses."""
 from __future__ import annotations
 
 import json
@@ -27,14 +27,15 @@ def add_parser(subparsers) -> None:
     add_store_option(show)
     show.set_defaults(func=_show)
     delete = actions.add_parser("delete", help="delete a run",
-                                description="Delete a run's folder (refused while a job writes it).")
+                                description="Delete a run's folder with its analyses (refused while a job writes it).")
     delete.add_argument("id", help="run id or a unique prefix")
     delete.add_argument("--force", action="store_true", help="delete even if a job holds its lock")
     add_store_option(delete)
     delete.set_defaults(func=_delete)
     export = actions.add_parser(
-        "export", help="copy a complete run for shipping (weights only)",
-        description="Copy a complete run to DIR/<id>/ without its checkpoint, its provenance marked "
+        "export", help="copy a complete run for shipping (weights and analyses)",
+        description="Copy a complete run to DIR/<id>/ with the analyses of its weights but without its "
+        "checkpoint, its provenance marked "
         "as shipped with NOTE (how it was made). The project's demo runs are made this way into "
         "explorer/shipped_runs.")
     export.add_argument("id", help="run id or a unique prefix")
@@ -47,7 +48,14 @@ def add_parser(subparsers) -> None:
 def _summary(info) -> dict:
     return {"id": info.id, "status": info.status, "model": describe_model(info.config),
             "epochs_done": info.epochs_done, "epochs": info.epochs, "test_acc": info.accuracy,
-            "error": info.error, "path": str(info.path), "shipped": info.shipped}
+            "error": info.error, "path": str(info.path), "shipped": info.shipped,
+            "analyses": [_analysis_summary(a) for a in info.analyses]}
+
+
+def _analysis_summary(analysis) -> dict:
+    return {"name": analysis.name, "key": analysis.key, "params": analysis.params,
+            "weights_sha256": analysis.weights_sha256, "error": analysis.error,
+            "path": str(analysis.path)}
 
 
 def _list(args) -> None:
@@ -94,6 +102,10 @@ def _show(args) -> None:
               f"{' (dirty)' if git.get('dirty') else ''}")
     if "wall_seconds" in info.provenance:
         print(f"wall time {info.provenance['wall_seconds']:.1f} s")
+    for analysis in info.analyses:
+        params = json.dumps(analysis.params, sort_keys=True) if analysis.params is not None else ""
+        print(f"analysis {analysis.name} {analysis.key} {params}"
+              + (f"  (damaged: {analysis.error})" if analysis.error else ""))
     for m in info.metrics or []:
         try:
             from explorer.training.trainer import format_epoch

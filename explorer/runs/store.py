@@ -7,11 +7,15 @@
         weights.safetensors      the model's weights after the last finished epoch
         checkpoint.safetensors   everything a resume needs (weights, optimizer, scheduler, RNG),
                                  in one file so that it is always self-consistent
+        analysis.<name>.<params hash>.safetensors
+                                 an analysis derived from the weights (`analyses`), with the
+                                 checksum of the weights it was computed from
         lock                     present while a job writes the run (pid, host)
 
 Shipped runs (``explorer/shipped_runs/<id>/``, made by ``explorer runs export``) are listed and
-loaded like the user's, read-only, with weights but no checkpoint. A user run of the same
-configuration takes precedence over a shipped one.
+loaded like the user's, read-only, with weights and analyses but no checkpoint. A user run of the
+same configuration takes precedence over a shipped one. Analyses computed for a shipped run are
+written to ``<store>/runs/.shipped-analyses/<id>/`` (the package folder is never written).
 
 Every file is replaced atomically (`files.replace_files`): a reader never sees half a file, and
 a failure mid-write (full disk, kill) leaves the previous checkpoint as it was. No pickle
@@ -34,11 +38,12 @@ from typing import NamedTuple
 
 import torch
 
-from explorer.atomic import atomic_directory
+from explorer.atomic import atomic_directory, atomic_write
 from explorer.config import store_dir
 
-from . import files
+from . import analyses, files
 from . import lock as locks
+from .analyses import Analysis, AnalysisCorruptError, AnalysisInfo
 from .errors import (
     DISK_FULL,
     RunCorruptError,
@@ -56,6 +61,7 @@ FORMAT = "1"
 STATUSES = ("complete", "partial", "running", "corrupt")
 _ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")
 SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "shipped_runs"
+SHIPPED_ANALYSES = ".shipped-analyses"  # under the user's runs folder: analyses of shipped runs
 
 
 def canonical_json(config: dict) -> str:
@@ -100,11 +106,8 @@ class RunInfo:
     accuracy: float | None = None  # test accuracy of the last finished epoch
     provenance: dict = field(default_factory=dict)
     shipped: bool = False  # ships with the package (read-only)
-    changed_at: float = 0.0  # when a file of the run last changed (seconds since the epoch)
-
-    @property
-    def model(self) -> str | None:
-        return self.config.get("model") if self.config else None
+    changed_at: float = 0.0  # when a file other than an analysis last changed (seconds since the epoch)
+    analyses: list[AnalysisInfo] = field(default_factory=list)  # stored analyses, damaged ones included
 
 
 class Run:
@@ -144,10 +147,6 @@ class Run:
     @property
     def status(self) -> str:
         return inspect_run(self.path).status
-
-    @property
-    def complete(self) -> bool:
-        return self.status == "complete"
 
     def _read_json(self, name: str):
         try:
@@ -211,11 +210,7 @@ class Run:
         return model.to(device or "cpu").eval()
 
     # -- writing ----------------------------------------------------------------------------
-    def lock(self) -> Run:
-        """``with run.lock(): ...`` holds the run's lock; a second job gets RunLockedError."""
-        return self
-
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Run:  # noqa: PYI034 (typing.Self needs Python 3.11)
         if self._lock_depth == 0:
             self._lock.acquire()
         self._lock_depth += 1
@@ -301,7 +296,9 @@ def inspect_run(path: Path) -> RunInfo:
             info = dataclasses.replace(cached[1])
         else:
             _inspect(path, info)
-            info.changed_at = max((stamp[3] for stamp in signature or ()), default=0) / 1e9
+            # Computing an analysis does not make a run "recently changed" in the listing.
+            info.changed_at = max((stamp[3] for stamp in signature or ()
+                                   if not analyses.is_analysis_file(stamp[0])), default=0) / 1e9
             if signature is not None:
                 with _INSPECTED_LOCK:
                     _INSPECTED[path] = (signature, dataclasses.replace(info))
@@ -370,6 +367,7 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
         return corrupt(f"{PROVENANCE} is damaged ({exc})")
     info.provenance = provenance if isinstance(provenance, dict) else {}
     info.shipped = bool(info.provenance.get("shipped"))
+    info.analyses = [analyses.describe(p) for p in analyses.analysis_files(path)]
     if metrics:
         for name in (WEIGHTS,) if info.shipped else (WEIGHTS, CHECKPOINT):
             if not (path / name).exists():
@@ -453,15 +451,84 @@ class RunStore:
         return run
 
     def info(self, run_id: str) -> RunInfo:
-        return inspect_run(self.locate(self.resolve(run_id)))
+        return self._with_shipped_analyses(inspect_run(self.locate(self.resolve(run_id))))
 
     def list(self) -> list[RunInfo]:
         """Every run, the user's most recently changed first, then the shipped ones that no user
         run shadows; damaged ones with status "corrupt"."""
         mine = sorted((inspect_run(p) for p in self._folders()), key=lambda i: i.changed_at, reverse=True)
         ids = {info.id for info in mine}
-        shipped = [inspect_run(p) for p in sorted(self._shipped_folders()) if p.name not in ids]
+        shipped = [self._with_shipped_analyses(inspect_run(p))
+                   for p in sorted(self._shipped_folders()) if p.name not in ids]
         return mine + shipped
+
+    # -- analyses -----------------------------------------------------------------------------
+    def analysis(self, run_id: str, name: str, params: dict | None = None, compute=None) -> Analysis:
+        """The analysis ``name`` of these ``params`` (plain JSON) for the run's current weights.
+
+        A stored one is returned when it was computed from the weights the run has now (same
+        sha256); otherwise, or when the stored file is damaged, ``compute()`` is called, its result
+        (a dict of numpy arrays, tensors and JSON values) stored atomically beside the run and
+        returned (``.computed`` is then True). Without ``compute`` a missing or stale analysis
+        raises RunNotFoundError and a damaged one AnalysisCorruptError."""
+        params = {} if params is None else params
+        file_name = analyses.file_name(name, params)
+        identifier = self.resolve(run_id)
+        folder = self.locate(identifier)
+        run = Run(folder)
+        if not (folder / WEIGHTS).exists():
+            run.load_weights()  # raises the run's own message (missing, damaged, no epoch yet)
+        checksum = analyses.weights_sha256(folder / WEIGHTS)  # before compute(): see below
+        damage = None
+        for candidate in self._analysis_folders(identifier, folder):
+            if not (candidate / file_name).exists():
+                continue
+            try:
+                stored = analyses.read(candidate / file_name)
+            except AnalysisCorruptError as exc:
+                damage = exc
+                continue
+            if stored.weights_sha256 == checksum and stored.params == json.loads(canonical_json(params)):
+                return stored
+        if compute is None:
+            if damage is not None:
+                raise damage
+            raise RunNotFoundError(f"run {identifier} has no analysis {name!r} with parameters "
+                                   f"{canonical_json(params)} for its current weights.")
+        # The checksum was taken before compute() read the weights: if they change meanwhile, the
+        # stored analysis names the older weights and is recomputed next time, never trusted.
+        values = compute()
+        target = self._analysis_folders(identifier, folder)[-1] / file_name
+        data = analyses.encode(name, params, values, checksum, now(), identifier)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data)
+        except OSError as exc:
+            cause = "no space left on device" if exc.errno in DISK_FULL else f"{exc.strerror or exc}"
+            raise StoreWriteError(exc.errno, f"could not store analysis {name!r} of run {identifier} "
+                                  f"in {target.parent} ({cause}); the run itself is unchanged.") from exc
+        return dataclasses.replace(analyses.read(target), computed=True)
+
+    def analyses(self, run_id: str) -> list[AnalysisInfo]:
+        """The stored analyses of a run (damaged ones with ``error`` set), stale ones included."""
+        return self.info(run_id).analyses
+
+    def _is_shipped(self, folder: Path) -> bool:
+        return self.shipped_root is not None and folder.parent == self.shipped_root
+
+    def _analysis_folders(self, run_id: str, folder: Path) -> list[Path]:
+        """Where the run's analyses are read, in order; the last is where new ones are written."""
+        if self._is_shipped(folder):
+            return [folder, self.root / SHIPPED_ANALYSES / run_id]
+        return [folder]
+
+    def _with_shipped_analyses(self, info: RunInfo) -> RunInfo:
+        if not self._is_shipped(info.path):
+            return info
+        extra = analyses.analysis_files(self.root / SHIPPED_ANALYSES / info.id)
+        if not extra:
+            return info
+        return dataclasses.replace(info, analyses=info.analyses + [analyses.describe(p) for p in extra])
 
     def delete(self, run_id: str, force: bool = False) -> None:
         """Delete a run (refused while a live job writes it, unless ``force``). The folder is first
@@ -481,9 +548,10 @@ class RunStore:
         shutil.rmtree(trash, ignore_errors=True)
 
     def export(self, run_id: str, destination: str | os.PathLike, note: str = "") -> Path:
-        """Copy a complete run to ``destination/<id>/`` for shipping: config, metrics, weights and
-        provenance marked ``shipped`` (with ``note``, e.g. the command that made it); no checkpoint.
-        Written atomically; an existing copy is replaced."""
+        """Copy a complete run to ``destination/<id>/`` for shipping: config, metrics, weights,
+        the analyses of these weights (stale or damaged ones are left out) and provenance marked
+        ``shipped`` (with ``note``, e.g. the command that made it); no checkpoint. Written
+        atomically; an existing copy is replaced."""
         info = self.info(run_id)
         if info.status != "complete":
             raise RunCorruptError(f"run {info.id} is {info.status}; only complete runs can be exported.")
@@ -491,9 +559,13 @@ class RunStore:
         provenance = dict(info.provenance)
         provenance["shipped"] = {"note": note, "exported_at": now()}
         target = Path(destination) / info.id
+        checksum = analyses.weights_sha256(source / WEIGHTS)
+        current = [a.path for a in info.analyses if a.error is None and a.weights_sha256 == checksum]
         with atomic_directory(target, replace=True) as tmp:
             for name in (CONFIG, METRICS, WEIGHTS):
                 shutil.copyfile(source / name, tmp / name)
+            for path in current:
+                shutil.copyfile(path, tmp / path.name)
             (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
         return target
 
