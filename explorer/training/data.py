@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from explorer.data import balanced_subset_indices
+from explorer.data.subsets import balanced_limit_indices, balanced_subset_indices
 
 DATASETS = ("cifar10", "synthetic")
 NUM_CLASSES = {"cifar10": 10, "synthetic": 2}
@@ -83,16 +83,16 @@ def load_scattering(dataset: str, split: str, J: int, L: int, device, progress: 
 
 
 def select(split: Split, subset: dict | None, limit: int | None) -> Split:
-    """The balanced subset (science.md §4: n/classes per class, authors' permutation), then the
-    first ``limit`` samples. A plain prefix stays a view of a memory map (nothing is read)."""
+    """The balanced subset (science.md §4: n/classes per class, authors' permutation), then
+    ``limit`` samples balanced over the classes (`balanced_limit_indices`: not a prefix, which is
+    one class in copies of CIFAR-10 sorted by class). Only the chosen rows of a memory map are read."""
     x, y = split
     if subset is not None:
         index = balanced_subset_indices(y, subset["n"], subset["seed"])
         x, y = x[index], y[index]
-    if limit is not None:
-        if limit > len(y):
-            raise ValueError(f"limit of {limit} samples, but the split has only {len(y)}")
-        x, y = x[:limit], y[:limit]
+    if limit is not None and limit != len(y):
+        index = balanced_limit_indices(np.asarray(y), limit)
+        x, y = x[index], y[index]
     return Split(x, y)
 
 
