@@ -1,17 +1,25 @@
-"""Scattering features of a whole dataset, computed once and stored memory-mapped.
+"""Features of a whole dataset (scattering, or a trained network's inner maps), computed once and
+stored memory-mapped.
 
-Stored under ``<store>/features/<key>/`` with ``features.npy`` (N, C, P, h, w) and
-``meta.json`` (the configuration, the path records, the labels' file, timing), keyed by
-dataset, split, J, L, max_order and dtype. Written atomically: a folder exists only once it is
-complete. Training and analyses read them with `load_features` instead of recomputing.
+Stored under ``<store>/features/<key>/`` with ``features.npy`` (N, ...) and ``meta.json`` (the
+configuration, the producer, the path records of a scattering, timing). The key names all that
+makes the features what they are: the producer (``scattering`` with J, L and order; ``network``
+with a run id and a depth), the dataset, split, image size, colour space and dtype. Written
+atomically: a folder exists only once it is complete. Training and analyses read them with
+`load_features` instead of recomputing.
+
+Keys of scattering features at CIFAR-10's own size in RGB are those of the folders made before
+producers, sizes and colour spaces were named (``cifar10-train-J2-L8-order2-float32``): the
+defaults are left out of the key, so stored features keep being found.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +34,11 @@ from explorer.scattering.validation import check_parameters
 DATASETS = ("cifar10",)
 SPLITS = ("train", "test")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# What computes the features. Roto-translation scattering joins here with its issue.
+PRODUCERS = ("scattering", "network")
+COLOUR_SPACES = ("rgb", "yuv", "gray")  # of the images given to the producer
+NATIVE_SIZE = {"cifar10": 32}  # left out of the key (folders made before sizes were named)
+_RUN_ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")  # as the run store names runs
 
 
 class FeaturesNotFoundError(FileNotFoundError):
@@ -38,12 +51,20 @@ class FeaturesCorruptError(ValueError):
 
 @dataclass(frozen=True)
 class FeatureConfig:
+    """What a stored set of features is. ``producer`` says what computed it: ``"scattering"``
+    (uses J, L, max_order) or ``"network"`` (uses run_id, the run store's id of the trained
+    network, and depth, which inner map; J, L and max_order are then ignored and not in the key)."""
     dataset: str = "cifar10"
     split: str = "train"
     J: int = 2
     L: int = 8
     max_order: int = 2
     dtype: str = "float32"
+    producer: str = "scattering"
+    run_id: str | None = None
+    depth: int | None = None
+    image_size: int | None = None  # side in pixels of the (square) images; None: the dataset's own
+    colour: str = "rgb"
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -52,12 +73,45 @@ class FeatureConfig:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}.")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}.")
-        check_parameters(self.J, (32, 32), self.L, self.max_order)
+        if self.producer not in PRODUCERS:
+            raise ValueError(f"unknown producer {self.producer!r}; available: {', '.join(PRODUCERS)}.")
+        if self.colour not in COLOUR_SPACES:
+            raise ValueError(f"colour must be one of {COLOUR_SPACES}, got {self.colour!r}.")
+        if self.image_size is None:
+            object.__setattr__(self, "image_size", NATIVE_SIZE[self.dataset])
+        if not isinstance(self.image_size, int) or self.image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got {self.image_size!r}.")
+        if self.producer == "scattering":
+            if self.run_id is not None or self.depth is not None:
+                raise ValueError("run_id and depth describe a network producer, not a scattering.")
+            check_parameters(self.J, (self.image_size, self.image_size), self.L, self.max_order)
+        else:
+            if not isinstance(self.run_id, str) or not _RUN_ID.match(self.run_id):
+                raise ValueError(f"a network producer needs the run id of a trained network "
+                                 f"(like cnn13-0123456789ab), got {self.run_id!r}.")
+            if not isinstance(self.depth, int) or self.depth < 0:
+                raise ValueError(f"depth must be a non-negative layer number, got {self.depth!r}.")
+
+    @property
+    def producer_params(self) -> dict:
+        """The producer and exactly the parameters that matter to it."""
+        if self.producer == "scattering":
+            return {"producer": "scattering", "J": self.J, "L": self.L, "max_order": self.max_order}
+        return {"producer": "network", "run_id": self.run_id, "depth": self.depth}
 
     @property
     def key(self) -> str:
-        return (f"{self.dataset}-{self.split}-J{self.J}-L{self.L}-order{self.max_order}"
-                f"-{self.dtype}")
+        if self.producer == "scattering":
+            made_by = f"J{self.J}-L{self.L}-order{self.max_order}"
+        else:
+            made_by = f"net-{self.run_id}-depth{self.depth}"
+        key = f"{self.dataset}-{self.split}-{made_by}-{self.dtype}"
+        # Defaults stay out of the key: the folders of today's scattering configs keep their names.
+        if self.image_size != NATIVE_SIZE[self.dataset]:
+            key += f"-{self.image_size}px"
+        if self.colour != "rgb":
+            key += f"-{self.colour}"
+        return key
 
     @property
     def folder(self) -> Path:
@@ -68,10 +122,15 @@ def load_features(config: FeatureConfig) -> tuple[np.ndarray, dict]:
     """(features memory-mapped read-only, metadata). Raises a clear error when missing/damaged."""
     folder = config.folder
     if not folder.is_dir():
+        if config.producer != "scattering":
+            raise FeaturesNotFoundError(f"no stored features for {config.key}; compute them with "
+                                        f"`explorer.features.compute_features`.")
+        options = "".join([f" --image-size {config.image_size}" if config.key.endswith("px") else "",
+                           f" --colour {config.colour}" if config.colour != "rgb" else ""])
         raise FeaturesNotFoundError(
             f"no stored scattering features for {config.key}; compute them with "
             f"`explorer scatter --dataset {config.dataset} --J {config.J} --L {config.L} "
-            f"--max-order {config.max_order} --dtype {config.dtype}`.")
+            f"--max-order {config.max_order} --dtype {config.dtype}{options}`.")
     try:
         meta = json.loads((folder / "meta.json").read_text())
         features = np.load(folder / "features.npy", mmap_mode="r")
@@ -89,8 +148,14 @@ def load_features(config: FeatureConfig) -> tuple[np.ndarray, dict]:
 def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
                      data=None, device=None, batch_size: int = 512, overwrite: bool = False,
                      progress: bool = True,
-                     on_progress: Callable[[int, int], None] | None = None):
-    """Scatter every image of the split (each RGB channel separately) and store the result.
+                     on_progress: Callable[[int, int], None] | None = None,
+                     transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    """Compute the features of every image of the split and store them.
+
+    The images are scaled to [0, 1], resized to ``config.image_size`` and converted to
+    ``config.colour``; then ``transform`` maps a batch (B, C, S, S) to its features (B, ...).
+    For the scattering producer the default transform scatters each colour channel separately;
+    a network producer needs ``transform`` (e.g. the run's inner map at ``config.depth``).
 
     `images` (N, 3, H, W) uint8 overrides the dataset (used by tests and small runs; it is then
     not written to the shared key but under `<key>-custom-<N>`). Returns `load_features`'s
@@ -108,34 +173,50 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
     images = _check_images(images)
     device = torch.device(device) if device is not None else default_device()
     dtype = DTYPES[config.dtype]
-    transform = Scattering2D(config.J, images.shape[-2:], config.L, config.max_order)
-    shape = (len(images), images.shape[1], len(transform.paths), *transform.output_shape)
+    size = config.image_size
+    scattering = None
+    if transform is None:
+        if config.producer != "scattering":
+            raise ValueError(f"features of a {config.producer} producer need a transform "
+                             f"(a function from an image batch to its features).")
+        scattering = transform = Scattering2D(config.J, (size, size), config.L, config.max_order)
+
+    def prepare(start: int) -> torch.Tensor:
+        batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
+        x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
+        return to_colour_space(resize(x, size), config.colour)
+
+    with torch.inference_mode():
+        sample = transform(prepare(0)[:1])
+    shape = (len(images), *sample.shape[1:])
     started = time.perf_counter()
     with atomic_directory(folder, replace=overwrite) as tmp:
         with NpyChunkWriter(tmp / "features.npy", shape, config.dtype, batch_size) as out:
-            bar = tqdm(total=len(images), desc=f"scattering {config.key}", unit="img",
+            bar = tqdm(total=len(images), desc=f"{config.producer} {config.key}", unit="img",
                        disable=not progress)
-            on_cpu = device.type == "cpu"
+            straight = device.type == "cpu" and scattering is not None
             for start in range(0, len(images), batch_size):
-                batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
-                x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
-                target = torch.from_numpy(out.rows_view(len(batch)))
-                if on_cpu:  # straight into the writer's buffer: no copy of the result
+                x = prepare(start)
+                target = torch.from_numpy(out.rows_view(len(x)))
+                if straight:  # straight into the writer's buffer: no copy of the result
                     transform(x, out=target)
                 else:
-                    target.copy_(transform(x))
+                    with torch.inference_mode():
+                        target.copy_(transform(x))
                 del target  # the buffer is handed to the writer thread next
-                out.commit(len(batch))
-                bar.update(len(batch))
+                out.commit(len(x))
+                bar.update(len(x))
                 if on_progress is not None:
-                    on_progress(start + len(batch), len(images))
+                    on_progress(start + len(x), len(images))
             bar.close()
         meta = {
-            "config": asdict(config), "shape": list(shape), "input": "uint8 pixels / 255",
-            "axes": ["image", "colour", "path", "row", "column"],
-            "paths": [list(p) for p in transform.paths],
+            "config": asdict(config), "producer": config.producer_params, "shape": list(shape),
+            "input": f"uint8 pixels / 255, {size}×{size}, {config.colour}",
             "seconds": round(time.perf_counter() - started, 3), "device": str(device),
         }
+        if scattering is not None:
+            meta["axes"] = ["image", "colour", "path", "row", "column"]
+            meta["paths"] = [list(p) for p in scattering.paths]
         (tmp / "meta.json").write_text(json.dumps(meta))
     return _load_from(folder, config)
 
@@ -145,6 +226,32 @@ def _load_from(folder: Path, config: FeatureConfig):
         return load_features(config)
     return np.load(folder / "features.npy", mmap_mode="r"), json.loads(
         (folder / "meta.json").read_text())
+
+
+# ITU-R BT.601 luma and chroma of RGB in [0, 1]: Y in [0, 1], U and V in [-0.5, 0.5].
+_YUV = torch.tensor([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
+
+
+def to_colour_space(x: torch.Tensor, colour: str) -> torch.Tensor:
+    """RGB batches (B, 3, H, W) in [0, 1] in ``colour``: unchanged, YUV (3 channels) or gray (1)."""
+    if colour == "rgb":
+        return x
+    if x.shape[-3] != 3:
+        raise ValueError(f"colour conversion needs RGB images (3 channels), got {x.shape[-3]}.")
+    matrix = _YUV.to(device=x.device, dtype=x.dtype)
+    if colour == "gray":
+        matrix = matrix[:1]
+    elif colour != "yuv":
+        raise ValueError(f"colour must be one of {COLOUR_SPACES}, got {colour!r}.")
+    return torch.einsum("kc,bchw->bkhw", matrix, x)
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Batches (B, C, H, W) resized to (size, size), antialiased when shrinking; unchanged at size."""
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                           align_corners=False, antialias=True)
 
 
 def _check_images(images) -> np.ndarray:
