@@ -6,8 +6,11 @@ session, so nothing slow happens at import or for pages the visitor does not ope
 """
 from __future__ import annotations
 
+import threading
+
 import holoviews as hv
 import panel as pn
+from panel.reactive import Syncable
 
 from explorer.pages import PAGES, page_spec
 from explorer.pages.warmup import warm_in_background
@@ -24,6 +27,26 @@ hv.extension("bokeh", logo=False)
 # browser, to merge bursts of events. Slider values are already throttled (sent on release or key press),
 # so that wait is pure latency: measured 50–60 ms of a ~210 ms slider update (benchmarks/app_latency.py).
 pn.widgets.slider._SliderBase._debounce = 0
+
+
+def _change_event_in_order(change_event):
+    """With a thread pool (nthreads), Panel hands each burst of browser changes of one widget to any free
+    thread, so two bursts of the same slider could be applied at once, and an older value could reach
+    the browser after a newer one (the slider then showed 4 while the plots showed 7). One lock per widget
+    applies its bursts one after the other; different widgets still run in parallel."""
+    guard = threading.Lock()
+
+    def in_order(self, doc):
+        with guard:
+            lock = self.__dict__.setdefault("_explorer_change_lock", threading.RLock())
+        with lock:
+            change_event(self, doc)
+    in_order.__wrapped__ = change_event
+    return in_order
+
+
+if not hasattr(Syncable._change_event, "__wrapped__"):  # once, even if this script runs per session
+    Syncable._change_event = _change_event_in_order(Syncable._change_event)
 
 
 def _nav(current: str) -> pn.pane.HTML:
