@@ -4,11 +4,24 @@
     >>> S = Scattering2D(J=2, shape=(32, 32))          # 81 paths for L = 8
     >>> s0, s1, s2 = split_orders(S(x), S.J, S.L)       # (…,h,w), (…,J,L,h,w), (…,1,L,L,h,w)
 
-See `filters` for the orientation convention and `paths` for the channel order.
+See `filters` for the orientation convention, `paths` for the channel order and `channels` for
+selection by meaning, per-order views and how rotations and mirrors move channels.
 """
+from .channels import (
+    Channel,
+    colour_channels,
+    merge_orders,
+    mirror_permutation,
+    permute_channels,
+    rotation_permutation,
+    select,
+    split_orders,
+)
 from .filters import FilterBank, filter_bank, littlewood_paley, padded_shape
-from .paths import Path, n_paths, scale_pairs, scattering_paths, select, split_orders
+from .paths import Path, n_paths, scale_pairs, scattering_paths
 from .transform import Scattering2D
 
-__all__ = ["FilterBank", "Path", "Scattering2D", "filter_bank", "littlewood_paley", "n_paths",
-           "padded_shape", "scale_pairs", "scattering_paths", "select", "split_orders"]
+__all__ = ["Channel", "FilterBank", "Path", "Scattering2D", "colour_channels", "filter_bank",
+           "littlewood_paley", "merge_orders", "mirror_permutation", "n_paths", "padded_shape",
+           "permute_channels", "rotation_permutation", "scale_pairs", "scattering_paths", "select",
+           "split_orders"]

@@ -1,27 +1,26 @@
-"""Path metadata: one record per output channel, and structured views with angles as axes.
+"""Path metadata: one record per output channel (selection, per-order views and the moves of
+channels under rotations and mirrors are in `channels`).
 
 Channel order of a `Scattering2D` output (per input channel):
   0                      S0
   1 .. J·L               S1, ordered by (j1, θ1)
   then                   S2, ordered by (pair (j1 < j2) in lexicographic order, θ1, θ2)
-so that S1 reshapes to (J, L) and S2 to (J(J−1)/2, L, L) without copies. Angle indices follow
-the convention documented in `explorer.scattering.filters` (θ = ℓπ/L, counter-clockwise from
-the horizontal axis, vertical axis pointing up).
+so that S1 reshapes to (J, L) and S2 to (J(J−1)/2, L, L) without copies (`channels.split_orders`).
+Angle indices follow the convention documented in `explorer.scattering.filters` (θ = ℓπ/L,
+counter-clockwise from the horizontal axis, vertical axis pointing up).
 """
 from __future__ import annotations
 
 from itertools import combinations
-from typing import NamedTuple, Optional
-
-import numpy as np
+from typing import NamedTuple
 
 
 class Path(NamedTuple):
     order: int
-    j1: Optional[int] = None
-    theta1: Optional[int] = None
-    j2: Optional[int] = None
-    theta2: Optional[int] = None
+    j1: int | None = None
+    theta1: int | None = None
+    j2: int | None = None
+    theta2: int | None = None
 
 
 def scale_pairs(J: int) -> list[tuple[int, int]]:
@@ -43,27 +42,10 @@ def n_paths(J: int, L: int, max_order: int = 2) -> int:
     return 1 + J * L + (L * L * J * (J - 1) // 2 if max_order >= 2 else 0)
 
 
-def select(paths: list[Path], **fields) -> np.ndarray:
-    """Indices of the paths whose fields equal the given values, e.g. select(p, order=1, j1=0)."""
-    unknown = set(fields) - set(Path._fields)
-    if unknown:
-        raise ValueError(f"unknown path field(s) {sorted(unknown)}; fields are {Path._fields}.")
-    return np.array([i for i, p in enumerate(paths)
-                     if all(getattr(p, k) == v for k, v in fields.items())], dtype=np.int64)
-
-
-def split_orders(S, J: int, L: int, max_order: int = 2):
-    """Structured views of an output (..., P, h, w): S0 (..., h, w), S1 (..., J, L, h, w) and,
-    for order 2, S2 (..., J(J−1)/2, L, L, h, w) (pair axis ordered as `scale_pairs(J)`).
-    Works on torch tensors and numpy arrays; returns views, not copies."""
-    expected = n_paths(J, L, max_order)
-    if S.shape[-3] != expected:
-        raise ValueError(f"expected {expected} paths on axis −3 for J={J}, L={L}, "
-                         f"max_order={max_order}, got shape {tuple(S.shape)}.")
-    lead, (h, w) = tuple(S.shape[:-3]), tuple(S.shape[-2:])
-    s0 = S[..., 0, :, :]
-    s1 = S[..., 1:1 + J * L, :, :].reshape(lead + (J, L, h, w))
-    if max_order < 2:
-        return s0, s1
-    s2 = S[..., 1 + J * L:, :, :].reshape(lead + (J * (J - 1) // 2, L, L, h, w))
-    return s0, s1, s2
+def max_order_of(count: int, J: int, L: int) -> int:
+    """The max_order (1 or 2) of an output with `count` paths for (J, L); ValueError when neither fits."""
+    for max_order in (1, 2):
+        if count == n_paths(J, L, max_order):
+            return max_order
+    raise ValueError(f"S has {count} paths on axis −3, which matches neither order 1 ({n_paths(J, L, 1)}) "
+                     f"nor order 2 ({n_paths(J, L, 2)}) for J={J}, L={L}.")

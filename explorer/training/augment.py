@@ -6,7 +6,8 @@ gather per batch, so every output pixel is exactly one pixel of the padded input
 Scattering features: a horizontal flip without recomputing the scattering. A left-right mirror maps
 a wave vector at angle θ to π − θ, so with the explorer's convention (index ℓ ↦ θ = ℓπ/L,
 counter-clockwise from the horizontal axis, y up) and |x ⋆ ψ_{θ+π}| = |x ⋆ ψ_θ| for real x, path
-(j1, θ1, j2, θ2) becomes (j1, (L−θ1) mod L, j2, (L−θ2) mod L). The maps themselves are mirrored
+(j1, θ1, j2, θ2) becomes (j1, (L−θ1) mod L, j2, (L−θ2) mod L): `explorer.scattering.channels`
+owns that permutation (and the rotations'). The maps themselves are mirrored
 about the sampling grid: samples sit at pixels 2^J·k, and the image flip c ↦ W−1−c does not map
 them onto each other, but c ↦ W−c (the flip followed by a one-pixel shift) does: k ↦ w−k. The
 column k = 0, whose mirror lies just outside the image, takes its nearest sample (w−1). So the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from explorer.scattering import Path
+from explorer.scattering import Path, channels
 
 PADDING_MODES = ("zeros", "reflect")
 
@@ -55,17 +56,12 @@ def random_crop_flip(images: torch.Tensor, padding: int, flip: bool, generator: 
 
 def mirrored_path(path: Path, L: int) -> Path:
     """The path that a left-right mirror of the image maps ``path`` to: θ ↦ (L − θ) mod L."""
-    def mirror(theta):
-        return None if theta is None else (L - theta) % L
-
-    path = Path(*path)
-    return Path(path.order, path.j1, mirror(path.theta1), path.j2, mirror(path.theta2))
+    return channels.mirrored(Path(*path), L)
 
 
 def flip_permutation(paths: list[Path], L: int) -> torch.Tensor:
     """Index p ↦ index of the mirrored path: features[..., perm, :, :] reads the mirrored paths."""
-    position = {tuple(p): i for i, p in enumerate(paths)}
-    return torch.tensor([position[tuple(mirrored_path(Path(*p), L))] for p in paths])
+    return torch.from_numpy(channels.mirror_permutation([Path(*p) for p in paths], L))
 
 
 def grid_mirror(width: int) -> torch.Tensor:
@@ -79,7 +75,7 @@ def flip_features(features: torch.Tensor, permutation: torch.Tensor,
                   flips: torch.Tensor | None = None) -> torch.Tensor:
     """Mirror scattering features (B, C, P, h, w) left-right, all of them or where ``flips`` (B,)."""
     device = features.device
-    mirrored = features.index_select(-3, permutation.to(device))
+    mirrored = channels.permute_channels(features, permutation, axis=-3)
     mirrored = mirrored.index_select(-1, grid_mirror(features.shape[-1]).to(device))
     if flips is None:
         return mirrored
