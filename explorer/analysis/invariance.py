@@ -22,6 +22,8 @@ import torch
 from scipy import ndimage
 
 from explorer.scattering import Path, Scattering2D, filter_bank, padded_shape, split_orders
+from explorer.scattering.channels import rotation_permutation
+from explorer.scattering.paths import scattering_paths
 
 from ._checks import check_image, check_images, check_int, check_real, check_reals, check_scattering_shape
 
@@ -64,14 +66,10 @@ def rotate(image, degrees: float, order: int = 1) -> np.ndarray:
 
 def roll_angles(s, k: int, J: int, L: int, max_order: int = 2):
     """Roll the angle axes θ1 (order 1) and θ1, θ2 (order 2) of a path vector `s` (..., P) by `k` (mod L):
-    the prediction of S̄(rotated image) from S̄(image) for a rotation by kπ/L. Order 0 is unchanged."""
-    s = np.asarray(s)
-    structured = split_orders(s[..., None, None], J, L, max_order)
-    parts = [structured[0].reshape(*s.shape[:-1], 1)]
-    parts.append(np.roll(structured[1], k, axis=-3).reshape(*s.shape[:-1], -1))
-    if max_order >= 2:
-        parts.append(np.roll(structured[2], (k, k), axis=(-4, -3)).reshape(*s.shape[:-1], -1))
-    return np.concatenate(parts, axis=-1)
+    the prediction of S̄(rotated image) from S̄(image) for a rotation by kπ/L. Order 0 is unchanged.
+    (`explorer.scattering.rotation_permutation` on the last axis.)"""
+    permutation = rotation_permutation(scattering_paths(J, L, max_order), L, k)
+    return np.take(np.asarray(s), permutation, axis=-1)
 
 
 def spatial_average(S: Scattering2D, image, average: str = "full", weights=None) -> np.ndarray:
