@@ -18,7 +18,7 @@ def test_cnn13_inner_maps_follow_the_strides():
     maps = model.inner_maps(torch.rand(2, 3, 32, 32))
     assert [m.shape[-1] for m in maps] == [32] * 4 + [16] * 4 + [8] * 4
     assert all(m.shape[:2] == (2, 8) for m in maps)
-    assert model.training  # inner_maps restores the mode it found
+    assert model.training  # inner_maps leaves the mode alone (explorer.nets.extract sets inference)
 
 
 def test_relu_k_rectifies_only_the_first_k_channels():
@@ -41,9 +41,9 @@ def test_sign_sqrt_values_and_finite_gradients(dtype):
 
 
 @pytest.mark.parametrize("config,message", [
-    (dict(width=0), "width K must be an integer"),
-    (dict(rho="tanh"), "unknown non-linearity"),
-    (dict(rho="relu_k"), "needs alpha"),
+    ({"width": 0}, "width K must be an integer"),
+    ({"rho": "tanh"}, "unknown non-linearity"),
+    ({"rho": "relu_k"}, "needs alpha"),
 ])
 def test_bad_cnn13_configurations_are_named(config, message):
     with pytest.raises(ValueError, match=message):

@@ -42,26 +42,25 @@ class CNN13(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(width, num_classes)
 
-    def forward(self, x: torch.Tensor, return_inner: bool = False):
-        """x: (B, 3, 32, 32) in [0, 1]. Returns logits (B, classes), and with `return_inner`
-        also the list of the 12 inner non-linearities' outputs (depth 2..13)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, 32, 32) in [0, 1]. Returns the logits (B, classes)."""
+        return self.head(self._trunk(x).mean(dim=(-2, -1)))
+
+    def inner_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of the 12 inner non-linearities (depth 2..13), each (B, K, h, w), computed
+        in the module's current mode. For inference-mode extraction (BN running statistics, no
+        dropout, mode restored), batch by batch, use `explorer.nets.extract`."""
+        inner: list[torch.Tensor] = []
+        self._trunk(x, inner)
+        return inner
+
+    def _trunk(self, x: torch.Tensor, inner: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The last feature map (B, K, 8, 8); appends each inner map to `inner` when given."""
         h = self.stem((x - self.mean) / self.std)
-        inner = []
         for i, (conv, norm, rho) in enumerate(zip(self.convs, self.norms, self.rhos)):
             h = rho(norm(conv(h)))
-            if return_inner:
+            if inner is not None:
                 inner.append(h)
             if i % 2 == 1:  # after every second conv
                 h = self.dropout(h)
-        logits = self.head(h.mean(dim=(-2, -1)))
-        return (logits, inner) if return_inner else logits
-
-    @torch.no_grad()
-    def inner_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The 12 inner maps in inference mode (BN running statistics, no dropout)."""
-        was_training = self.training
-        self.eval()
-        try:
-            return self.forward(x, return_inner=True)[1]
-        finally:
-            self.train(was_training)
+        return h

@@ -2,17 +2,23 @@
 (243 channels at 8×8 on CIFAR), BN without affine, a cascade of 1×1 convolutions with BN and
 ReLU (an MLP shared by every 4×4-pixel window), then a linear classifier on the flattened map.
 
-The model runs on images (it scatters them) or directly on stored features (B, 3, P, h, w)
-from `explorer.features`, so training never recomputes the scattering.
+Inputs are named, never guessed from a shape: `forward` / `forward_features` take stored
+scattering features (B, 3, P, h, w) from `explorer.features` (so training never recomputes the
+scattering), `forward_images` takes images and scatters them with the model's own transform,
+whose filters are non-persistent buffers (they move with `.to(device)` and stay out of the
+state_dict, so stored runs load unchanged). W₁ is read by path with `weights_by_path()` and
+replaced for a while with `replaced_first_layer(...)`.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from explorer.scattering import Scattering2D, scattering_paths
+from explorer.scattering import Path, Scattering2D, scattering_paths
 
 COLOURS = ("red", "green", "blue")
 
@@ -21,10 +27,15 @@ class InputChannel(NamedTuple):
     """What column c of W₁ reads: a colour and a scattering path."""
     colour: str
     order: int
-    j1: Optional[int]
-    theta1: Optional[int]
-    j2: Optional[int]
-    theta2: Optional[int]
+    j1: int | None
+    theta1: int | None
+    j2: int | None
+    theta2: int | None
+
+    @property
+    def path(self) -> Path:
+        """The scattering path this column reads, without its colour."""
+        return Path(*self[1:])
 
 
 class ScatteringSLE(nn.Module):
@@ -58,14 +69,65 @@ class ScatteringSLE(nn.Module):
         """W₁ as (outputs, input channels); columns described by `input_channels`."""
         return self.encoder[0].weight[:, :, 0, 0]
 
+    def weights_by_path(self) -> dict[tuple[str, Path], torch.Tensor]:
+        """W₁'s columns (outputs,) keyed by (colour, Path), in the order of `input_channels`.
+        Views of the live weight: detach or clone them to keep a copy."""
+        w1 = self.first_layer_weight
+        return {(c.colour, c.path): w1[:, i] for i, c in enumerate(self.input_channels)}
+
+    @contextmanager
+    def replaced_first_layer(self, new_weight: torch.Tensor | Mapping[tuple[str, Path], torch.Tensor]
+                             ) -> Iterator[ScatteringSLE]:
+        """``with model.replaced_first_layer(w):`` the model with W₁ replaced, the original put
+        back bit for bit on exit (even on an exception). ``w`` is a full W₁ (outputs, input
+        channels) or a mapping {(colour, Path): column} that replaces those columns only."""
+        weight = self.encoder[0].weight
+        w1 = self.first_layer_weight
+        with torch.no_grad():
+            replacement = w1.detach().clone()
+            if isinstance(new_weight, Mapping):
+                index = {(c.colour, c.path): i for i, c in enumerate(self.input_channels)}
+                unknown = [key for key in new_weight if key not in index]
+                if unknown:
+                    raise KeyError(f"not input channels of this model: {unknown[:3]}; keys are "
+                                   "(colour, Path) as in input_channels.")
+                for key, column in new_weight.items():
+                    replacement[:, index[key]] = torch.as_tensor(column)
+            else:
+                new_weight = torch.as_tensor(new_weight)
+                if tuple(new_weight.shape) not in (tuple(w1.shape), tuple(weight.shape)):
+                    raise ValueError(f"W₁ must have shape {tuple(w1.shape)} (outputs, input "
+                                     f"channels), got {tuple(new_weight.shape)}.")
+                replacement.copy_(new_weight.reshape(w1.shape))
+            original = weight.detach().clone()
+            weight.copy_(replacement.view_as(weight))
+        try:
+            yield self
+        finally:
+            with torch.no_grad():
+                weight.copy_(original)
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """Scatter images (B, 3, H, W) in [0, 1] into (B, 3, P, h, w)."""
+        """Scatter images (B, 3, H, W) in [0, 1] into features (B, 3, P, h, w)."""
+        if images.ndim != 4 or images.shape[1] != len(COLOURS):
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}.")
         return self.scattering(images)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: images (B, 3, H, W) or scattering features (B, 3, P, h, w) / (B, 3·P, h, w)."""
-        if x.ndim == 4 and x.shape[1] == 3:
-            x = self.features(x)
-        if x.ndim == 5:
-            x = x.flatten(1, 2)
-        return self.head(self.encoder(self.input_norm(x)).flatten(1))
+    def forward_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of images (B, 3, H, W) in [0, 1]: scattered, then classified."""
+        return self.forward_features(self.features(images))
+
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits of stored scattering features, (B, 3, P, h, w) or flattened (B, 3·P, h, w)."""
+        channels = self.input_norm.num_features
+        if features.ndim == 5 and features.shape[1] * features.shape[2] == channels:
+            features = features.flatten(1, 2)
+        elif features.ndim != 4 or features.shape[1] != channels:
+            raise ValueError(
+                f"features must be (B, 3, {channels // 3}, h, w) or (B, {channels}, h, w), got "
+                f"{tuple(features.shape)}; for images (B, 3, H, W) call forward_images.")
+        return self.head(self.encoder(self.input_norm(features)).flatten(1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The model's call takes stored features (what it trains on): `forward_features`."""
+        return self.forward_features(features)

@@ -3,10 +3,15 @@
 Algorithm: reflect-pad, one FFT of the input, products with all L wavelets of a scale at once,
 subsampling by periodising the spectrum (mean of its aliased blocks) before each inverse FFT,
 so |x ⋆ ψ_{j1}| is kept at resolution 2^-j1 and every later product happens there. Filters
-come from `filters.filter_bank` and are moved once to each (device, dtype) seen. Nothing in the
+come from `filters.filter_bank`, prepared once (blocked for subsampling, float64) and held as
+non-persistent buffers: `.to(device)` moves them like any module's, and the state_dict of a
+module that holds a transform does not change (checkpoints stay small and loadable). An input
+on another device or dtype gets a converted copy, made once per (device, dtype). Nothing in the
 loop reads a tensor back to the host, so CUDA work is queued without synchronisation.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -41,21 +46,26 @@ def _modulus(z: torch.Tensor) -> torch.Tensor:
 _MAX_BLOCK_LOOP = 4
 
 
-def _filter_blocks(f: np.ndarray, k: int) -> np.ndarray:
-    """A real spectrum (..., M, N) prepared for `_product_subsampled` with factor k: divided
-    by k² and duplicated along a last axis of 2 (multiplying a complex tensor's real view by
-    a contiguous (…, 2) filter vectorises; a broadcast stride-0 axis is 6× slower). For
-    k ≤ _MAX_BLOCK_LOOP it is split into its k×k aliased blocks, (k, k, ..., M/k, N/k, 2)."""
+def _filter_blocks(f: np.ndarray, k: int) -> torch.Tensor:
+    """A real spectrum (..., M, N) prepared for subsampling by k: divided by k² and, for
+    k ≤ _MAX_BLOCK_LOOP, split into its k×k aliased blocks, (k, k, ..., M/k, N/k)."""
     *lead, M, N = f.shape
     f = f / (k * k)
     if 1 < k <= _MAX_BLOCK_LOOP:
         f = np.moveaxis(f.reshape(*lead, k, M // k, k, N // k), (-4, -2), (0, 1))
-    return np.ascontiguousarray(np.repeat(f[..., None], 2, axis=-1))
+    return torch.from_numpy(np.ascontiguousarray(f))
+
+
+def _interleaved(f: torch.Tensor) -> torch.Tensor:
+    """f duplicated along a new last axis of 2, contiguous: what `_product_subsampled` takes
+    (multiplying a complex tensor's real view by a contiguous (…, 2) filter vectorises; a
+    broadcast stride-0 axis is 6× slower)."""
+    return f.unsqueeze(-1).expand(*f.shape, 2).contiguous()
 
 
 def _product_subsampled(z: torch.Tensor, f: torch.Tensor, k: int) -> torch.Tensor:
-    """Spectrum of ((ifft z) ⋆ filter) subsampled by k, with f = _filter_blocks(filter, k):
-    the mean of the k×k aliased blocks of z·filter."""
+    """Spectrum of ((ifft z) ⋆ filter) subsampled by k, with f = _interleaved(_filter_blocks(
+    filter, k)): the mean of the k×k aliased blocks of z·filter."""
     zr = torch.view_as_real(z)
     if k == 1:
         return torch.view_as_complex(zr * f)
@@ -103,9 +113,30 @@ class Scattering2D(torch.nn.Module):
         self.output_shape = (M // 2**self.J - 2, N // 2**self.J - 2)
         H, W = self.shape
         self._pad = ((M - H) // 2, (M - H + 1) // 2, (N - W) // 2, (N - W + 1) // 2)
-        self._rows = _reflect_indices(H, self._pad[0], self._pad[1])
-        self._cols = _reflect_indices(W, self._pad[2], self._pad[3])
+        b, J = self.bank, self.J
+
+        def buffer(name: str, tensor: torch.Tensor) -> None:
+            # Non-persistent: a function of (J, shape, L, normalize), not a learned state.
+            self.register_buffer(name, tensor, persistent=False)
+
+        for r in range(J):  # φ at resolution 2^-r, blocked for subsampling down to 2^-J
+            buffer(f"phi_{r}", _filter_blocks(b.phi_at(r), 2 ** (J - r)))
+        for j in range(J):
+            buffer(f"psi_{j}", _filter_blocks(b.psi_hat[j], 2**j))
+        if self.max_order >= 2:
+            for j1, j2 in scale_pairs(J):
+                buffer(f"psi2_{j1}_{j2}", _filter_blocks(b.psi_at(j2, j1), 2 ** (j2 - j1)))
+        with warnings.catch_warnings():  # the cached bank is read-only: shared, never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            buffer("psi_full", torch.from_numpy(b.psi_hat))
+        buffer("pad_rows", _reflect_indices(H, self._pad[0], self._pad[1]))
+        buffer("pad_cols", _reflect_indices(W, self._pad[2], self._pad[3]))
         self._on_device: dict = {}
+
+    def _apply(self, fn, *args, **kwargs):
+        # `.to()`, `.cuda()`, `.double()`… replace the buffers: the converted copies are stale.
+        self._on_device = {}
+        return super()._apply(fn, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"J={self.J}, shape={self.shape}, L={self.L}, max_order={self.max_order}, "
@@ -113,20 +144,20 @@ class Scattering2D(torch.nn.Module):
 
     # -- filters on a device ------------------------------------------------------------
     def _filters(self, device: torch.device, dtype: torch.dtype) -> dict:
+        """The buffers in the layout the loops use, on `device` in `dtype` (made once)."""
         key = (device, dtype)
         if key not in self._on_device:
-            def to(a):
-                return torch.tensor(a, dtype=dtype, device=device)
+            def to(t):
+                return _interleaved(t.to(device=device, dtype=dtype))
 
-            b, J = self.bank, self.J
+            J, order_2 = self.J, self.max_order >= 2
             self._on_device[key] = {
-                # φ at resolution 2^-r, blocked for subsampling down to 2^-J.
-                "phi": [to(_filter_blocks(b.phi_at(r), 2 ** (J - r))) for r in range(J)],
-                "psi": [to(_filter_blocks(b.psi_hat[j], 2**j)) for j in range(J)],
-                "psi2": {(j1, j2): to(_filter_blocks(b.psi_at(j2, j1), 2 ** (j2 - j1)))
-                         for j1, j2 in scale_pairs(J)},
-                "psi_full": to(b.psi_hat),
-                "rows": self._rows.to(device), "cols": self._cols.to(device),
+                "phi": [to(getattr(self, f"phi_{r}")) for r in range(J)],
+                "psi": [to(getattr(self, f"psi_{j}")) for j in range(J)],
+                "psi2": {(j1, j2): to(getattr(self, f"psi2_{j1}_{j2}"))
+                         for j1, j2 in scale_pairs(J) if order_2},
+                "psi_full": self.psi_full.to(device=device, dtype=dtype),
+                "rows": self.pad_rows.to(device), "cols": self.pad_cols.to(device),
             }
         return self._on_device[key]
 
