@@ -64,7 +64,7 @@ class NpyChunkWriter:
         self._current = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def __enter__(self) -> NpyChunkWriter:
+    def __enter__(self) -> NpyChunkWriter:  # noqa: PYI034  (typing.Self needs Python 3.11)
         self._fd = self._open()
         self._buffers[0][:BLOCK] = npy_header(self.shape, self.dtype)
         self._pwrite(memoryview(self._buffers[0])[:BLOCK], 0)
@@ -163,7 +163,7 @@ class NpyChunkWriter:
             try:
                 if self._error is None:
                     self._pwrite(memoryview(self._buffers[index])[:size], offset)
-            except BaseException as exc:  # reported to the filling thread at its next step
+            except BaseException as exc:  # noqa: BLE001  (reported to the filling thread at its next step)
                 self._error = exc
             finally:
                 self._free.put(index)

@@ -7,14 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kymatio_reference import kymatio_paths, kymatio_scattering
 
 from explorer.features import FeatureConfig, compute_features
 from explorer.runs import RunStore
 from explorer.scattering import Scattering2D
 from explorer.training import evaluate_run, make_config, train
 from explorer.training.trainer import amp_dtype
-
-from kymatio_reference import kymatio_paths, kymatio_scattering
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -50,16 +49,16 @@ def test_features_computed_on_cuda_equal_the_cpu_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "cpu"))
     on_cpu, _ = compute_features(FeatureConfig(J=2), images, device="cpu", progress=False)
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "gpu"))
-    on_gpu, meta = compute_features(FeatureConfig(J=2), images, device="cuda", batch_size=16,
+    on_gpu, _meta = compute_features(FeatureConfig(J=2), images, device="cuda", batch_size=16,
                                     progress=False)
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("model,kwargs", [
-    ("cnn13", dict(width=4, dropout=0.0, dataset="synthetic", epochs=4, limit_train=96,
-                   limit_test=64, batch_size=8, lr=0.05)),
-    ("sle", dict(widths=[8], L=4, dataset="synthetic", epochs=3, limit_train=64, limit_test=64,
-                 batch_size=16)),
+    ("cnn13", {"width": 4, "dropout": 0.0, "dataset": "synthetic", "epochs": 4, "limit_train": 96,
+                   "limit_test": 64, "batch_size": 8, "lr": 0.05}),
+    ("sle", {"widths": [8], "L": 4, "dataset": "synthetic", "epochs": 3, "limit_train": 64, "limit_test": 64,
+                 "batch_size": 16}),
 ])
 def test_training_on_cuda_with_mixed_precision_learns_and_reloads_on_the_cpu(tmp_path, model,
                                                                           kwargs):

@@ -99,11 +99,11 @@ def test_a_failed_write_reaches_the_caller_and_leaves_no_features(tmp_path, monk
 
 
 def test_row_counts_are_checked(tmp_path):
-    with pytest.raises(ValueError, match="chunks of at most 4"):
-        with NpyChunkWriter(tmp_path / "a.npy", (10, 3), np.float32, 4) as writer:
-            writer.rows_view(5)
-    with pytest.raises(ValueError, match="6 of 10 rows were written"):
-        with NpyChunkWriter(tmp_path / "b.npy", (10, 3), np.float32, 4) as writer:
-            for n in (4, 2):
-                writer.rows_view(n)[...] = 1
-                writer.commit(n)
+    with pytest.raises(ValueError, match="chunks of at most 4"), \
+            NpyChunkWriter(tmp_path / "a.npy", (10, 3), np.float32, 4) as writer:
+        writer.rows_view(5)
+    with pytest.raises(ValueError, match="6 of 10 rows were written"), \
+            NpyChunkWriter(tmp_path / "b.npy", (10, 3), np.float32, 4) as writer:
+        for n in (4, 2):
+            writer.rows_view(n)[...] = 1
+            writer.commit(n)

@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from explorer.data import synthetic_image
-from explorer.scattering import (Path, Scattering2D, filter_bank, n_paths, padded_shape,
-                                 scale_pairs, scattering_paths, select, split_orders)
+from explorer.scattering import (
+    Path,
+    Scattering2D,
+    filter_bank,
+    n_paths,
+    padded_shape,
+    scale_pairs,
+    scattering_paths,
+    select,
+    split_orders,
+)
 
 
 def windowed_noise(shape, seed=0, dtype=torch.float64):
@@ -191,12 +200,12 @@ def test_bad_input_is_named(bad, error, message):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(J=0, shape=(32, 32)), "J must be an integer ≥ 1"),
-    (dict(J=2, shape=(32, 32), L=0), "L must be an integer ≥ 1"),
-    (dict(J=6, shape=(32, 32)), "smaller than 2\\^J = 64"),
-    (dict(J=2, shape=(32, 32), max_order=3), "max_order must be 1 or 2"),
-    (dict(J=2, shape=(32,)), "shape must be"),
-    (dict(J=2.5, shape=(32, 32)), "J must be an integer"),
+    ({"J": 0, "shape": (32, 32)}, "J must be an integer ≥ 1"),
+    ({"J": 2, "shape": (32, 32), "L": 0}, "L must be an integer ≥ 1"),
+    ({"J": 6, "shape": (32, 32)}, "smaller than 2\\^J = 64"),
+    ({"J": 2, "shape": (32, 32), "max_order": 3}, "max_order must be 1 or 2"),
+    ({"J": 2, "shape": (32,)}, "shape must be"),
+    ({"J": 2.5, "shape": (32, 32)}, "J must be an integer"),
 ])
 def test_bad_parameters_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
