@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-order", type=int, default=2, choices=[1, 2])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--image-size", type=int, default=None, metavar="PIXELS",
-                        help="resize the images to PIXELS×PIXELS first (default: the dataset's own, 32)")
+                        help="resize the images to PIXELS×PIXELS first (default: the dataset's own, "
+                        "32)")
     parser.add_argument("--colour", default="rgb", choices=["rgb", "yuv", "gray"],
                         help="colour space of the scattered channels (default rgb)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

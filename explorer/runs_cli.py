@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
     add_store_option(show)
     show.set_defaults(func=_show)
     delete = actions.add_parser("delete", help="delete a run",
-                                description="Delete a run's folder with its analyses (refused while a job writes it).")
+                                description="Delete a run's folder with its analyses (refused while a "
+                                "job writes it).")
     delete.add_argument("id", help="run id or a unique prefix")
     delete.add_argument("--force", action="store_true", help="delete even if a job holds its lock")
     add_store_option(delete)
@@ -54,7 +55,8 @@ def _summary(info) -> dict:
 
 def _analysis_summary(analysis) -> dict:
     return {"name": analysis.name, "key": analysis.key, "params": analysis.params,
-            "weights_sha256": analysis.weights_sha256, "error": analysis.error,
+            "weights_sha256": analysis.weights_sha256, "current": analysis.current,
+            "error": analysis.error,
             "path": str(analysis.path)}
 
 
@@ -104,8 +106,9 @@ def _show(args) -> None:
         print(f"wall time {info.provenance['wall_seconds']:.1f} s")
     for analysis in info.analyses:
         params = json.dumps(analysis.params, sort_keys=True) if analysis.params is not None else ""
-        print(f"analysis {analysis.name} {analysis.key} {params}"
-              + (f"  (damaged: {analysis.error})" if analysis.error else ""))
+        state = (f"  (damaged: {analysis.error})" if analysis.error
+                 else "" if analysis.current else "  (stale: computed from older weights)")
+        print(f"analysis {analysis.name} {analysis.key} {params}{state}")
     for m in info.metrics or []:
         try:
             from explorer.training.trainer import format_epoch

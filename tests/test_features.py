@@ -131,7 +131,8 @@ def test_cli_scatters_the_real_test_split(cifar_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kwargs,old_key", [
     ({}, "cifar10-train-J2-L8-order2-float32"),
-    ({"split": "test", "J": 3, "L": 4, "max_order": 1, "dtype": "float64"}, "cifar10-test-J3-L4-order1-float64"),
+    ({"split": "test", "J": 3, "L": 4, "max_order": 1, "dtype": "float64"},
+     "cifar10-test-J3-L4-order1-float64"),
     ({"image_size": 32, "colour": "rgb"}, "cifar10-train-J2-L8-order2-float32"),
 ])
 def test_todays_scattering_folders_keep_their_names(kwargs, old_key):

@@ -51,8 +51,8 @@ def test_an_analysis_is_stored_listed_and_loaded(tmp_path, capsys):
     assert again.params == {"layer": 3} and len(again.weights_sha256) == 64
     assert store.analysis(run.id, "spectrum", {"layer": 3})["rank"] == 3  # no compute needed
     (listed,) = store.analyses(run.id)
-    assert (listed.name, listed.key, listed.params, listed.error) == (
-        "spectrum", params_key({"layer": 3}), {"layer": 3}, None)
+    assert (listed.name, listed.key, listed.params, listed.error, listed.current) == (
+        "spectrum", params_key({"layer": 3}), {"layer": 3}, None, True)
     (info,) = store.list()
     assert [a.name for a in info.analyses] == ["spectrum"] and info.status == "complete"
     assert main(["runs", "show", run.id, "--store", str(tmp_path)]) == 0
@@ -83,6 +83,7 @@ def test_new_weights_make_the_analysis_recomputed(tmp_path):
     compute = Counter()
     old = store.analysis(run.id, "spectrum", {}, compute=compute)
     complete_run(store, weight=2.0)  # the same run, other weights (e.g. trained again)
+    assert [a.current for a in store.analyses(run.id)] == [False]
     with pytest.raises(RunNotFoundError):
         store.analysis(run.id, "spectrum", {})  # the stored one is stale: not trusted
     new = store.analysis(run.id, "spectrum", {}, compute=compute)
@@ -119,6 +120,7 @@ def test_deleting_a_run_deletes_its_analyses_and_export_takes_the_current_ones(t
     store.analysis(run.id, "stale", {}, compute=Counter())
     complete_run(store, weight=5.0)  # "stale" now names older weights
     current = store.analysis(run.id, "spectrum", {"layer": 2}, compute=Counter())
+    assert {a.name: a.current for a in store.analyses(run.id)} == {"stale": False, "spectrum": True}
     exported = store.export(run.id, tmp_path / "ship", note="test")
     names = sorted(p.name for p in exported.iterdir())
     assert current.path.name in names and not any(".stale." in n for n in names)

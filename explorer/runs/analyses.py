@@ -19,7 +19,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ class AnalysisInfo:
     params: dict | None = None
     weights_sha256: str | None = None
     error: str | None = None  # why the file cannot be read
-    extra: dict = field(default_factory=dict)
+    current: bool | None = None  # computed from the run's present weights (None: unknown)
 
 
 def params_key(params: dict) -> str:
@@ -174,8 +174,9 @@ def read(path: Path) -> Analysis:
                     header["weights_sha256"], header["created_at"], Path(path))
 
 
-def describe(path: Path) -> AnalysisInfo:
-    """A listing entry; never raises (a damaged file has ``error`` set)."""
+def describe(path: Path, weights_checksum: str | None = None) -> AnalysisInfo:
+    """A listing entry from the file's header; never raises (a damaged file has ``error`` set).
+    With the checksum of the run's weights, ``current`` says whether it was computed from them."""
     path = Path(path)
     match = _FILE.match(path.name)
     name, key = (match.group(1), match.group(2)) if match else (path.name, "")
@@ -183,4 +184,16 @@ def describe(path: Path) -> AnalysisInfo:
         header = read_header(path)
     except AnalysisCorruptError as exc:
         return AnalysisInfo(name, key, path, error=str(exc))
-    return AnalysisInfo(name, key, path, header["params"], header["weights_sha256"])
+    current = None if weights_checksum is None else header["weights_sha256"] == weights_checksum
+    return AnalysisInfo(name, key, path, header["params"], header["weights_sha256"], current=current)
+
+
+def describe_all(paths: list[Path], weights: Path) -> list[AnalysisInfo]:
+    """Listing entries of ``paths``, each marked current or not against the ``weights`` file."""
+    if not paths:
+        return []
+    try:
+        checksum = weights_sha256(weights)
+    except OSError:  # no weights (yet): nothing is current
+        checksum = ""
+    return [describe(p, checksum) for p in paths]

@@ -367,7 +367,7 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
         return corrupt(f"{PROVENANCE} is damaged ({exc})")
     info.provenance = provenance if isinstance(provenance, dict) else {}
     info.shipped = bool(info.provenance.get("shipped"))
-    info.analyses = [analyses.describe(p) for p in analyses.analysis_files(path)]
+    info.analyses = analyses.describe_all(analyses.analysis_files(path), path / WEIGHTS)
     if metrics:
         for name in (WEIGHTS,) if info.shipped else (WEIGHTS, CHECKPOINT):
             if not (path / name).exists():
@@ -528,7 +528,8 @@ class RunStore:
         extra = analyses.analysis_files(self.root / SHIPPED_ANALYSES / info.id)
         if not extra:
             return info
-        return dataclasses.replace(info, analyses=info.analyses + [analyses.describe(p) for p in extra])
+        extra_infos = analyses.describe_all(extra, info.path / WEIGHTS)
+        return dataclasses.replace(info, analyses=info.analyses + extra_infos)
 
     def delete(self, run_id: str, force: bool = False) -> None:
         """Delete a run (refused while a live job writes it, unless ``force``). The folder is first
@@ -559,8 +560,7 @@ class RunStore:
         provenance = dict(info.provenance)
         provenance["shipped"] = {"note": note, "exported_at": now()}
         target = Path(destination) / info.id
-        checksum = analyses.weights_sha256(source / WEIGHTS)
-        current = [a.path for a in info.analyses if a.error is None and a.weights_sha256 == checksum]
+        current = [a.path for a in info.analyses if a.current]
         with atomic_directory(target, replace=True) as tmp:
             for name in (CONFIG, METRICS, WEIGHTS):
                 shutil.copyfile(source / name, tmp / name)
