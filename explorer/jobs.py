@@ -106,18 +106,17 @@ def train_arguments(config: dict) -> list[str]:
     """The `explorer train` arguments that rebuild ``config`` (a run's full configuration), checked
     by building the configuration back from them. Raises JobError when the CLI cannot express it
     (a run made from Python with a custom schedule or augmentation)."""
+    from explorer.nets import registry
     from explorer.runs import run_id
     from explorer.train_cli import config_from_args
     from explorer.training import SCHEDULES
 
-    mc, schedule = config["model_config"], config["schedule"]
-    argv = [config["model"]]
-    if config["model"] == "cnn13":
-        argv += ["--width", str(mc["width"]), "--rho", mc["rho"], "--dropout", str(mc["dropout"])]
-        if mc.get("alpha") is not None:
-            argv += ["--alpha", str(mc["alpha"])]
-    else:
-        argv += ["--J", str(mc["J"]), "--L", str(mc["L"]), "--widths", *map(str, mc["widths"])]
+    schedule = config["schedule"]
+    try:
+        spec = registry.get(config["model"])
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    argv = [config["model"], *spec.cli_arguments(config["model_config"])]
     argv += ["--dataset", config["dataset"], "--epochs", str(config["epochs"]), "--seed", str(config["seed"])]
     named = SCHEDULES.get(schedule.get("name"), {})
     if named:

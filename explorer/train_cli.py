@@ -1,5 +1,6 @@
-"""``explorer train cnn13|sle``: train a network into the run store, with a progress bar,
-one line per epoch and a checkpoint each epoch (``--resume`` continues a killed run)."""
+"""``explorer train MODEL`` (each model of `explorer.nets.registry`): train a network into the run
+store, with a progress bar, one line per epoch and a checkpoint each epoch (``--resume``
+continues a killed run)."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,7 @@ import threading
 from explorer.cli import add_data_option
 
 SCHEDULE_HELP = ("paper (SGD lr 0.25 halved every 10k steps, wd 2e-4, 310 epochs), quick (one-cycle "
-                 "lr 0.15, wd 5e-4, 30 epochs) or sle (one-cycle lr 0.05, 30 epochs); default: quick "
-                 "for cnn13, sle for sle")
+                 "lr 0.15, wd 5e-4, 30 epochs) or sle (one-cycle lr 0.05, 30 epochs); default: {default}")
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
@@ -28,44 +28,29 @@ def apply_store_option(args) -> None:
 
 
 def add_parser(subparsers) -> None:
+    from explorer.nets import registry
+
     parser = subparsers.add_parser(
-        "train", help="train CNN13 or Scattering+SLE into the run store",
+        "train", help=f"train {' or '.join(registry.names())} into the run store",
         description="Train a network on CIFAR-10 (or the tiny synthetic set) into the run store. "
         "The run's folder is named by a hash of its full configuration; an identical "
         "configuration reuses it (a complete run is not trained again).")
     models = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
-
-    cnn = models.add_parser(
-        "cnn13", help="the 13-layer regular-boundary CNN (science.md §3)",
-        description="Train the 13-layer CNN of Oyallon (CVPR 2017): width K, non-linearity ρ in "
-        "its 12 inner layers.")
-    cnn.add_argument("--width", "-K", type=int, default=32, help="width K (default 32)")
-    cnn.add_argument("--rho", default="relu",
-                     help="inner non-linearity: relu, relu_k (ReLU on ⌊αK⌋ channels) or sign_sqrt "
-                     "(sign(x)(√|x|+0.1)); default relu")
-    cnn.add_argument("--alpha", type=float, default=None,
-                     help="for --rho relu_k: fraction k/K of channels with a ReLU, in [0, 1]")
-    cnn.add_argument("--dropout", type=float, default=0.4, help="dropout rate (default 0.4)")
-    _add_common(cnn)
-
-    sle = models.add_parser(
-        "sle", help="scattering + Shared Local Encoder (science.md §4)",
-        description="Train Scattering (J, L) + Shared Local Encoder on stored scattering features "
-        "(computed once with a progress bar if missing, then reused).")
-    sle.add_argument("--J", type=int, default=2, help="scattering scale J (default 2)")
-    sle.add_argument("--L", type=int, default=8, help="number of angles L (default 8)")
-    sle.add_argument("--widths", type=int, nargs="+", default=[512, 512], metavar="W",
-                     help="widths of the 1×1 encoder layers (default 512 512)")
-    _add_common(sle)
+    for name in registry.names():  # each model's own options, from its registry entry
+        spec = registry.get(name)
+        model_parser = models.add_parser(name, help=spec.summary, description=spec.description)
+        for option in spec.cli_options:
+            option.add_to(model_parser)
+        _add_common(model_parser, spec.default_schedule)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, default_schedule: str) -> None:
     add_data_option(parser)
     add_store_option(parser)
     parser.add_argument("--dataset", default="cifar10",
                         help="cifar10 (default) or synthetic (noisy stripes, 2 classes, 2048 training and "
                         "512 test images: a smoke test)")
-    parser.add_argument("--schedule", default=None, help=SCHEDULE_HELP)
+    parser.add_argument("--schedule", default=None, help=SCHEDULE_HELP.format(default=default_schedule))
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the schedule's)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the schedule's (128)")
     parser.add_argument("--lr", type=float, default=None, help="override the schedule's peak lr")
@@ -87,13 +72,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> dict:
+    from explorer.nets import registry
     from explorer.training import make_config
 
-    if args.model == "cnn13":
-        model_config = {"width": args.width, "rho": args.rho, "alpha": args.alpha,
-                        "dropout": args.dropout}
-    else:
-        model_config = {"J": args.J, "L": args.L, "widths": args.widths}
+    model_config = registry.get(args.model).config_from_cli(args)
     subset = {"n": args.subset, "seed": args.subset_seed} if args.subset is not None else None
     augment = {"flip": False} if args.no_flip else None
     return make_config(args.model, schedule=args.schedule, epochs=args.epochs,

@@ -64,3 +64,63 @@ class CNN13(nn.Module):
             if i % 2 == 1:  # after every second conv
                 h = self.dropout(h)
         return h
+
+
+# -- registration: what the CLI, the configuration, the trainer and the Runs page know of CNN13 ----------
+def _check_config(config: dict, dataset: str) -> None:
+    """The checks a user hits first, with messages naming the parameter (the constructor checks the rest)."""
+    from .nonlinearities import RHOS
+    from .registry import check_int
+
+    check_int(config["width"], "width K", 1)
+    alpha = config["alpha"]
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                              or not 0.0 <= alpha <= 1.0):
+        raise ValueError(f"alpha must be in [0, 1] (the fraction k/K of channels with a "
+                         f"ReLU), got {alpha!r}.")
+    if config["rho"] not in RHOS:
+        raise ValueError(f"unknown non-linearity rho={config['rho']!r}; choose one of "
+                         f"{', '.join(RHOS)}.")
+    if config["rho"] == "relu_k" and alpha is None:
+        raise ValueError("rho='relu_k' needs alpha, the fraction k/K of channels with a ReLU.")
+    if config["rho"] != "relu_k" and alpha is not None:
+        raise ValueError(f"alpha only applies to rho='relu_k', not rho={config['rho']!r}.")
+
+
+def _describe(config: dict) -> str:
+    rho = config.get("rho")
+    if rho == "relu_k":
+        rho = f"relu_k α={config.get('alpha')}"
+    return f"cnn13 K={config.get('width')} {rho}"
+
+
+def _register() -> None:
+    from .nonlinearities import RHOS
+    from .registry import CliOption, FormField, ModelSpec, register
+
+    register(ModelSpec(
+        name="cnn13", constructor=CNN13, describe=_describe, check_config=_check_config,
+        summary="the 13-layer regular-boundary CNN (science.md §3)",
+        description="Train the 13-layer CNN of Oyallon (CVPR 2017): width K, non-linearity ρ in its 12 "
+        "inner layers.",
+        default_schedule="quick", trains_on="images", channels_last=True,
+        # the paper's pad-2 crop and flip
+        default_augment={"crop_padding": 2, "padding_mode": "zeros", "flip": True},
+        cli_options=(
+            CliOption("width", ("--width", "-K"), int, 32, "width K (default 32)"),
+            CliOption("rho", ("--rho",), str, "relu", "inner non-linearity: relu, relu_k (ReLU on ⌊αK⌋ "
+                      "channels) or sign_sqrt (sign(x)(√|x|+0.1)); default relu"),
+            CliOption("alpha", ("--alpha",), float, None,
+                      "for --rho relu_k: fraction k/K of channels with a ReLU, in [0, 1]"),
+            CliOption("dropout", ("--dropout",), float, 0.4, "dropout rate (default 0.4)"),
+        ),
+        form_fields=(
+            FormField("width", "Width K (cnn13)", "int", 32, "--width", bounds=(1, 512)),
+            FormField("rho", "Non-linearity ρ (cnn13)", "select", "relu", "--rho", options=RHOS),
+            FormField("alpha", "α = k/K for relu_k", "float", 0.5, "--alpha", bounds=(0.0, 1.0), step=0.05,
+                      visible=lambda values: values.get("rho") == "relu_k"),
+        ),
+    ))
+
+
+_register()

@@ -131,3 +131,86 @@ class ScatteringSLE(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """The model's call takes stored features (what it trains on): `forward_features`."""
         return self.forward_features(features)
+
+
+# -- registration: what the CLI, the configuration, the trainer and the Runs page know of the SLE -------
+def _check_config(config: dict, dataset: str) -> None:
+    """The checks a user hits first, with messages naming the parameter (the constructor checks the rest)."""
+    from .registry import check_int
+
+    widths = config["widths"]
+    if not isinstance(widths, (list, tuple)) or not widths:
+        raise ValueError(f"widths must be a non-empty list of integers ≥ 1, got {widths!r}.")
+    for width in widths:
+        check_int(width, "every SLE width", 1)
+    check_int(config["J"], "J", 1)
+    check_int(config["L"], "L", 1)
+    if list(config["image_shape"]) != [32, 32]:
+        raise ValueError(f"{dataset} images are 32×32, got image_shape={config['image_shape']!r}")
+
+
+def _check_augment(augment: dict) -> None:
+    if augment["crop_padding"]:
+        raise ValueError("the SLE trains on scattering features: only the flip applies "
+                         "(augment crop_padding must be 0).")
+
+
+def _augmenter(augment: dict, model: ScatteringSLE):
+    """The horizontal flip of stored features: a permutation of the paths' angles and a mirrored grid."""
+    from explorer.training import augment as aug
+
+    if not augment["flip"]:
+        return lambda x, generator: x
+    device = next(model.parameters()).device
+    permutation = aug.flip_permutation(model.paths, model.L).to(device)
+    return lambda x, generator: aug.random_flip_features(x, permutation, generator)
+
+
+FORM_FEATURES = {"J": 2, "L": 8}  # what `explorer train sle` uses when the Runs page form gives no J or L
+
+
+def _form_note(values: dict, dataset: str) -> str:
+    """Whether the job must compute CIFAR-10 scattering features first (said before the click)."""
+    if dataset != "cifar10":
+        return ""  # the synthetic set's features are computed in memory
+    from explorer.features import FeatureConfig
+
+    J, L = FORM_FEATURES["J"], FORM_FEATURES["L"]
+    missing = [split for split in ("train", "test")
+               if not FeatureConfig("cifar10", split, J=J, L=L).folder.is_dir()]
+    if not missing:
+        return f"The SLE reuses the stored CIFAR-10 scattering features (J={J}, L={L})."
+    return (f"The SLE trains on stored scattering features (J={J}, L={L}). None are stored yet for "
+            f"the CIFAR-10 {' and '.join(missing)} split{'s' if len(missing) > 1 else ''}: this job "
+            f"computes them first (about a minute on a CPU for both splits, 3.7 GB in the store), "
+            f"or run `explorer scatter --J {J}` beforehand.")
+
+
+def _register() -> None:
+    from .registry import CliOption, FormField, ModelSpec, register
+
+    register(ModelSpec(
+        name="sle", constructor=ScatteringSLE, check_config=_check_config, check_augment=_check_augment,
+        describe=lambda config: f"sle J={config.get('J')} L={config.get('L')} widths={config.get('widths')}",
+        summary="scattering + Shared Local Encoder (science.md §4)",
+        description="Train Scattering (J, L) + Shared Local Encoder on stored scattering features "
+        "(computed once with a progress bar if missing, then reused).",
+        default_schedule="sle", trains_on="features",
+        feature_params=lambda config: {"J": config["J"], "L": config["L"]},
+        # a flip only: a crop would be a translation by a fraction of a 4-pixel sample
+        default_augment={"crop_padding": 0, "padding_mode": "zeros", "flip": True}, augmenter=_augmenter,
+        cli_options=(
+            CliOption("J", ("--J",), int, 2, "scattering scale J (default 2)"),
+            CliOption("L", ("--L",), int, 8, "number of angles L (default 8)"),
+            CliOption("widths", ("--widths",), int, [512, 512], "widths of the 1×1 encoder layers "
+                      "(default 512 512)", nargs="+", metavar="W"),
+        ),
+        form_fields=(
+            FormField("widths", "Encoder widths (sle)", "text", "512 512",
+                      arguments=lambda text: ["--widths", *text.replace(",", " ").split()]),
+        ),
+        form_note=_form_note,
+    ))
+
+
+_register()

@@ -11,6 +11,7 @@ import panel as pn
 import param
 
 from explorer import jobs
+from explorer.nets import registry
 from explorer.runs import RunStore, describe_model
 from explorer.views import runs as rv
 
@@ -22,7 +23,8 @@ RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source"]
 JOB_COLUMNS = ["job", "command", "state", "done (%)", "last output"]
 JOB_COLUMN_WIDTHS = {"job": "20%", "command": "27%", "state": "8%", "done (%)": "12%", "last output": "33%"}
 TABLE_TEXT_CHARS = 120  # the jobs table's "last output" column; the job status shows the whole line
-SLE_FEATURES = {"J": 2, "L": 8}  # what `explorer train sle` uses when the form gives no J or L
+WIDGETS = {"int": pn.widgets.IntInput, "float": pn.widgets.FloatInput, "select": pn.widgets.Select,
+           "text": pn.widgets.TextInput}
 
 
 def cifar10_problem() -> str | None:
@@ -44,12 +46,15 @@ def cifar10_how_to() -> str:
             "On the command line, `explorer train … --data DIR` does the same for one run.")
 
 
-def missing_sle_features() -> list[str]:
-    """The CIFAR-10 splits whose scattering features `explorer train sle` would compute first."""
-    from explorer.features import FeatureConfig
-
-    return [split for split in ("train", "test")
-            if not FeatureConfig("cifar10", split, **SLE_FEATURES).folder.is_dir()]
+def form_parameter(field: registry.FormField) -> param.Parameter:
+    """The page parameter behind one field of a model's form (see `explorer.nets.registry.FormField`)."""
+    if field.kind == "int":
+        return param.Integer(field.default, bounds=field.bounds, label=field.label)
+    if field.kind == "float":
+        return param.Number(field.default, bounds=field.bounds, step=field.step, label=field.label)
+    if field.kind == "select":
+        return param.Selector(default=field.default, objects=list(field.options), label=field.label)
+    return param.String(field.default, label=field.label)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -66,11 +71,8 @@ class RunsPage(Page):
     title = "Runs"
     errors_leave_plots_stale = False  # its errors are about jobs; the curves stay valid
 
-    model = param.Selector(default="cnn13", objects=["cnn13", "sle"], label="Model")
-    width = param.Integer(32, bounds=(1, 512), label="Width K (cnn13)")
-    rho = param.Selector(default="relu", objects=["relu", "relu_k", "sign_sqrt"], label="Non-linearity ρ (cnn13)")
-    alpha = param.Number(0.5, bounds=(0.0, 1.0), step=0.05, label="α = k/K for relu_k")
-    widths = param.String("512 512", label="Encoder widths (sle)")
+    # The model's own fields (width, rho, …) are parameters added from its registry entry: see _add_model_fields.
+    model = param.Selector(default=registry.names()[0], objects=list(registry.names()), label="Model")
     dataset = param.Selector(default="cifar10", objects=["cifar10", "synthetic"], label="Dataset")
     epochs = param.Integer(2, bounds=(1, 400), label="Epochs")
     limit_train = param.Integer(0, bounds=(0, 50_000), label="Train on the first N images (0: all)")
@@ -78,7 +80,21 @@ class RunsPage(Page):
 
     selected_run = param.String(default="", precedence=-1)
 
+    @classmethod
+    def _add_model_fields(cls) -> dict[str, registry.FormField]:
+        """Every registered model's form fields by name, each a parameter of the page (a name shared by two
+        models is one field)."""
+        cls.param.model.objects = list(registry.names())  # those registered since the class was made too
+        fields: dict[str, registry.FormField] = {}
+        for name in registry.names():
+            for field in registry.get(name).form_fields:
+                fields.setdefault(field.name, field)
+                if field.name not in cls.param:
+                    cls.param.add_parameter(field.name, form_parameter(field))
+        return fields
+
     def __init__(self, **params):
+        self.form_fields = self._add_model_fields()
         super().__init__(**params)
         self.cifar10_problem = cifar10_problem()
         if self.cifar10_problem is not None:  # offer only what can run
@@ -119,13 +135,11 @@ class RunsPage(Page):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:  # served
             self._poll = pn.state.add_periodic_callback(self.refresh, period=REFRESH_MS)
         w = pn.widgets
-        self.fields = {
-            "width": w.IntInput.from_param(self.param.width), "rho": w.Select.from_param(self.param.rho),
-            "alpha": w.FloatInput.from_param(self.param.alpha), "widths": w.TextInput.from_param(self.param.widths),
-        }
+        self.fields = {name: WIDGETS[field.kind].from_param(self.param[name])
+                       for name, field in self.form_fields.items()}
         self.dataset_note = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "12px"})
         self.model_note = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "12px"})
-        self.param.watch(self._show_model_fields, ["model", "rho", "dataset"])
+        self.param.watch(self._show_model_fields, ["model", "dataset", *self.fields])
         self._show_model_fields()
         self.controls = pn.Column(
             pn.pane.Markdown("**New training job** (runs `explorer train …` in the background)"),
@@ -135,40 +149,32 @@ class RunsPage(Page):
             w.IntInput.from_param(self.param.seed), self.start_button, self.cancel_button,
             sizing_mode="stretch_width")
 
+    def _model_fields(self) -> list[registry.FormField]:
+        """The chosen model's fields that apply now (e.g. α only for ρ = relu_k)."""
+        fields = registry.get(self.model).form_fields
+        values = {field.name: getattr(self, field.name) for field in fields}
+        return [field for field in fields if field.visible is None or field.visible(values)]
+
     def _show_model_fields(self, *_):
         """Only the chosen model's fields; what the chosen model and dataset need, said before the click."""
-        cnn13 = self.model == "cnn13"
-        visible = {"width": cnn13, "rho": cnn13, "alpha": cnn13 and self.rho == "relu_k", "widths": not cnn13}
+        shown = {field.name for field in self._model_fields()}
         for name, widget in self.fields.items():
-            widget.visible = visible[name]
+            widget.visible = name in shown
         if self.cifar10_problem is not None:
             self.dataset_note.object = (f"Only the synthetic set (noisy stripes, 2 classes) is offered: "
                                         f"{self.cifar10_problem} {cifar10_how_to()}")
         else:
             self.dataset_note.object = ""
-        note = ""
-        if not cnn13 and self.dataset == "cifar10":
-            missing = missing_sle_features()
-            J, L = SLE_FEATURES["J"], SLE_FEATURES["L"]
-            if missing:
-                note = (f"The SLE trains on stored scattering features (J={J}, L={L}). None are stored yet for "
-                        f"the CIFAR-10 {' and '.join(missing)} split{'s' if len(missing) > 1 else ''}: this job "
-                        f"computes them first (about a minute on a CPU for both splits, 3.7 GB in the store), "
-                        f"or run `explorer scatter --J {J}` beforehand.")
-            else:
-                note = f"The SLE reuses the stored CIFAR-10 scattering features (J={J}, L={L})."
-        self.model_note.object = note
+        spec = registry.get(self.model)
+        values = {field.name: getattr(self, field.name) for field in spec.form_fields}
+        self.model_note.object = spec.form_note(values, self.dataset) if spec.form_note is not None else ""
 
     # -- the form ---------------------------------------------------------------------------------------
     def train_arguments(self) -> list[str]:
         """The `explorer train` arguments the form describes (the CLI validates them)."""
         argv = [self.model, "--dataset", self.dataset, "--epochs", str(self.epochs), "--seed", str(self.seed)]
-        if self.model == "cnn13":
-            argv += ["--width", str(self.width), "--rho", self.rho]
-            if self.rho == "relu_k":
-                argv += ["--alpha", str(self.alpha)]
-        else:
-            argv += ["--widths", *self.widths.replace(",", " ").split()]
+        for field in self._model_fields():
+            argv += field.argv(getattr(self, field.name))
         if self.limit_train:
             argv += ["--limit-train", str(self.limit_train)]
         return argv

@@ -12,72 +12,19 @@ it: the same run may be resumed elsewhere (each session's device is in the prove
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 
+from explorer.nets import registry
+from explorer.nets.registry import check_int
+
 from .data import DATASETS, NUM_CLASSES
-from .schedules import DEFAULT_SCHEDULE, SCHEDULES, check_schedule, get_schedule
+from .schedules import SCHEDULES, check_schedule, get_schedule
 
 FORMAT = 1
-MODELS = ("cnn13", "sle")
-# CNN13 sees images: the paper's pad-2 crop and flip. The SLE sees stored scattering features:
-# a flip only (its crop would be a translation by a fraction of a 4-pixel sample).
-DEFAULT_AUGMENT = {
-    "cnn13": {"crop_padding": 2, "padding_mode": "zeros", "flip": True},
-    "sle": {"crop_padding": 0, "padding_mode": "zeros", "flip": True},
-}
+MODELS = registry.MODELS  # the registered names, always up to date (one definition: the registry's)
+# Each model's default augmentation is in its registry entry (explorer.nets.registry).
 _KEYS = {"format", "model", "model_config", "dataset", "schedule", "epochs", "seed", "augment",
          "subset", "limit_train", "limit_test"}
-
-
-def _model_class(model: str):
-    from explorer.nets import CNN13, ScatteringSLE
-
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}.")
-    return {"cnn13": CNN13, "sle": ScatteringSLE}[model]
-
-
-def _model_defaults(model: str) -> dict:
-    parameters = inspect.signature(_model_class(model).__init__).parameters
-    return {name: p.default for name, p in parameters.items() if name != "self"}
-
-
-def _int(value, name: str, minimum: int, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
-    return value
-
-
-def _check_model_config(model: str, mc: dict) -> None:
-    """The checks a user hits first, with messages naming the parameter; the constructor
-    checks the rest when the model is built."""
-    if model == "cnn13":
-        _int(mc["width"], "width K", 1)
-        alpha = mc["alpha"]
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
-                                  or not 0.0 <= alpha <= 1.0):
-            raise ValueError(f"alpha must be in [0, 1] (the fraction k/K of channels with a "
-                             f"ReLU), got {alpha!r}.")
-        from explorer.nets import RHOS
-
-        if mc["rho"] not in RHOS:
-            raise ValueError(f"unknown non-linearity rho={mc['rho']!r}; choose one of "
-                             f"{', '.join(RHOS)}.")
-        if mc["rho"] == "relu_k" and alpha is None:
-            raise ValueError("rho='relu_k' needs alpha, the fraction k/K of channels with a ReLU.")
-        if mc["rho"] != "relu_k" and alpha is not None:
-            raise ValueError(f"alpha only applies to rho='relu_k', not rho={mc['rho']!r}.")
-    else:
-        widths = mc["widths"]
-        if not isinstance(widths, (list, tuple)) or not widths:
-            raise ValueError(f"widths must be a non-empty list of integers ≥ 1, got {widths!r}.")
-        for w in widths:
-            _int(w, "every SLE width", 1)
-        _int(mc["J"], "J", 1)
-        _int(mc["L"], "L", 1)
 
 
 def normalise_config(config: dict) -> dict:
@@ -90,7 +37,8 @@ def normalise_config(config: dict) -> dict:
         raise ValueError(f"unknown configuration field(s) {sorted(unknown)}; fields: {sorted(_KEYS)}")
     config = copy.deepcopy(config)
     model = config.get("model", "cnn13")
-    defaults = _model_defaults(model)
+    spec = registry.get(model)
+    defaults = spec.defaults()
     mc = dict(config.get("model_config") or {})
     unknown = set(mc) - set(defaults)
     if unknown:
@@ -104,11 +52,10 @@ def normalise_config(config: dict) -> dict:
         raise ValueError(f"num_classes={mc['num_classes']} but {dataset} has "
                          f"{NUM_CLASSES[dataset]} classes.")
     mc["num_classes"] = NUM_CLASSES[dataset]
-    _check_model_config(model, mc)
-    if model == "sle" and list(mc["image_shape"]) != [32, 32]:
-        raise ValueError(f"{dataset} images are 32×32, got image_shape={mc['image_shape']!r}")
+    if spec.check_config is not None:
+        spec.check_config(mc, dataset)
 
-    schedule = config.get("schedule") or DEFAULT_SCHEDULE[model]
+    schedule = config.get("schedule") or spec.default_schedule
     if isinstance(schedule, str):
         schedule = get_schedule(schedule)
     elif isinstance(schedule, dict):
@@ -120,23 +67,22 @@ def normalise_config(config: dict) -> dict:
     check_schedule(schedule)
     epochs = config.get("epochs", default_epochs)
 
-    augment = {**DEFAULT_AUGMENT[model], **(config.get("augment") or {})}
-    _int(augment["crop_padding"], "augment crop_padding", 0)
-    if model == "sle" and augment["crop_padding"]:
-        raise ValueError("the SLE trains on scattering features: only the flip applies "
-                         "(augment crop_padding must be 0).")
+    augment = {**spec.default_augment, **(config.get("augment") or {})}
+    check_int(augment["crop_padding"], "augment crop_padding", 0)
+    if spec.check_augment is not None:
+        spec.check_augment(augment)
     subset = config.get("subset")
     if subset is not None:
         if not isinstance(subset, dict) or set(subset) - {"n", "seed"}:
             raise ValueError(f"subset must be {{'n': size, 'seed': seed}}, got {subset!r}")
-        subset = {"n": _int(subset.get("n"), "subset n", 1), "seed": _int(subset.get("seed", 0),
+        subset = {"n": check_int(subset.get("n"), "subset n", 1), "seed": check_int(subset.get("seed", 0),
                                                                         "subset seed", 0)}
     result = {
         "format": FORMAT, "model": model, "model_config": mc, "dataset": dataset,
-        "schedule": schedule, "epochs": _int(epochs, "epochs", 1),
-        "seed": _int(config.get("seed", 0), "seed", 0), "augment": augment, "subset": subset,
-        "limit_train": _int(config.get("limit_train"), "limit_train", 1, allow_none=True),
-        "limit_test": _int(config.get("limit_test"), "limit_test", 1, allow_none=True),
+        "schedule": schedule, "epochs": check_int(epochs, "epochs", 1),
+        "seed": check_int(config.get("seed", 0), "seed", 0), "augment": augment, "subset": subset,
+        "limit_train": check_int(config.get("limit_train"), "limit_train", 1, allow_none=True),
+        "limit_test": check_int(config.get("limit_test"), "limit_test", 1, allow_none=True),
     }
     return json.loads(json.dumps(result))  # tuples → lists: the form the store keeps
 
@@ -149,10 +95,8 @@ def make_config(model: str = "cnn13", *, schedule: str | dict | None = None,
                 **model_config) -> dict:
     """A full configuration, e.g. ``make_config("cnn13", width=32, rho="relu", epochs=30)``;
     ``batch_size`` and ``lr`` override the schedule's."""
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}.")
-    schedule = get_schedule(schedule or DEFAULT_SCHEDULE[model]) if not isinstance(schedule, dict) \
-        else dict(schedule)
+    default_schedule = registry.get(model).default_schedule  # an unknown model fails here
+    schedule = get_schedule(schedule or default_schedule) if not isinstance(schedule, dict) else dict(schedule)
     if batch_size is not None:
         schedule["batch_size"] = batch_size
     if lr is not None:

@@ -11,6 +11,8 @@ step count, saved with each checkpoint).
   cosine to 0. Aims at about 85 % on CIFAR-10 for K = 32 in 30 epochs (a few minutes on a GPU).
 - ``sle``: Scattering + SLE on stored features — SGD Nesterov momentum 0.9, batch 128, weight
   decay 5e-4, one-cycle lr peaking at 0.05, 30 epochs.
+
+Each model names its default schedule in its registry entry (`explorer.nets.registry`).
 """
 from __future__ import annotations
 
@@ -36,7 +38,6 @@ SCHEDULES: dict[str, dict] = {
         "decay": {"kind": "onecycle", "warmup": 0.15, "start_factor": 0.1},
     },
 }
-DEFAULT_SCHEDULE = {"cnn13": "quick", "sle": "sle"}
 
 
 def get_schedule(name: str) -> dict:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from explorer.config import default_device
-from explorer.nets import build_model
+from explorer.nets import build_model, registry
 from explorer.runs import Run, RunExistsError, RunStore, inspect_run
 from explorer.runs.lock import raise_if_locked
 from explorer.runs.provenance import session
@@ -82,12 +82,13 @@ def _full_float32(device: torch.device):
 
 def load_data(config: dict, split: str, device: torch.device, progress: bool = False) -> DeviceData:
     """The split a run trains or evaluates on, on ``device`` when it fits (subset and limits
-    applied): images for CNN13, stored scattering features for the SLE."""
+    applied): the images, or the stored scattering features for a model that trains on features."""
     config = normalise_config(config)
     dataset = config["dataset"]
-    if config["model"] == "sle":
-        mc = config["model_config"]
-        source = load_scattering(dataset, split, mc["J"], mc["L"], device, progress)
+    spec = registry.get(config["model"])
+    if spec.trains_on == "features":
+        source = load_scattering(dataset, split, **spec.feature_params(config["model_config"]),
+                                 device=device, progress=progress)
     else:
         source = load_images(dataset, split)
     if split == "train":
@@ -98,13 +99,11 @@ def load_data(config: dict, split: str, device: torch.device, progress: bool = F
 
 
 def _augmenter(config: dict, model) -> Callable:
+    """The model's own augmentation (its registry entry's), else the random crop and flip of images."""
     a = config["augment"]
-    if config["model"] == "sle":
-        if not a["flip"]:
-            return lambda x, g: x
-        device = next(model.parameters()).device
-        permutation = aug.flip_permutation(model.paths, model.L).to(device)
-        return lambda x, g: aug.random_flip_features(x, permutation, g)
+    spec = registry.get(config["model"])
+    if spec.augmenter is not None:
+        return spec.augmenter(a, model)
     if not a["flip"] and not a["crop_padding"]:
         return lambda x, g: x
     return lambda x, g: aug.random_crop_flip(x, a["crop_padding"], a["flip"], g, a["padding_mode"])
@@ -233,7 +232,7 @@ def _determinism(device: torch.device, deterministic: bool):
 
 def _prepare(config: dict, device: torch.device) -> torch.nn.Module:
     model = build_model(config["model"], **config["model_config"]).to(device)
-    if device.type == "cuda" and config["model"] == "cnn13":
+    if device.type == "cuda" and registry.get(config["model"]).channels_last:
         model = model.to(memory_format=torch.channels_last)
         model._channels_last = True
     return model
