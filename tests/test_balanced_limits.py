@@ -40,5 +40,8 @@ def test_select_balances_the_limit_and_keeps_the_whole_split_untouched():
     assert whole.x is x  # no copy: a memory map stays a memory map
     subset = select(Split(x, y), {"n": 200, "seed": 1}, 50)  # the subset first, then the limit
     assert np.bincount(subset.y, minlength=10).tolist() == [5] * 10
+    alternating = np.arange(500) % 10  # a prefix already balanced stays a view
+    prefix = select(Split(x, alternating), None, 100)
+    assert np.shares_memory(prefix.x, x) and np.bincount(prefix.y).tolist() == [10] * 10
     with pytest.raises(ValueError, match="has only 500"):
         select(Split(x, y), None, 501)

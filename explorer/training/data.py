@@ -92,7 +92,10 @@ def select(split: Split, subset: dict | None, limit: int | None) -> Split:
         x, y = x[index], y[index]
     if limit is not None and limit != len(y):
         index = balanced_limit_indices(np.asarray(y), limit)
-        x, y = x[index], y[index]
+        if index[-1] == limit - 1:  # the balanced choice is a prefix: keep a memory map's view
+            x, y = x[:limit], y[:limit]
+        else:  # reads the chosen rows (limits are for quick runs: few of them)
+            x, y = x[index], y[index]
     return Split(x, y)
 
 
