@@ -41,7 +41,8 @@ import torch
 from explorer.atomic import atomic_directory, atomic_write
 from explorer.config import store_dir
 
-from . import analyses, files
+from . import analyses as stored_analyses
+from . import files
 from . import lock as locks
 from .analyses import Analysis, AnalysisCorruptError, AnalysisInfo
 from .errors import (
@@ -298,7 +299,7 @@ def inspect_run(path: Path) -> RunInfo:
             _inspect(path, info)
             # Computing an analysis does not make a run "recently changed" in the listing.
             info.changed_at = max((stamp[3] for stamp in signature or ()
-                                   if not analyses.is_analysis_file(stamp[0])), default=0) / 1e9
+                                   if not stored_analyses.is_analysis_file(stamp[0])), default=0) / 1e9
             if signature is not None:
                 with _INSPECTED_LOCK:
                     _INSPECTED[path] = (signature, dataclasses.replace(info))
@@ -367,7 +368,7 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
         return corrupt(f"{PROVENANCE} is damaged ({exc})")
     info.provenance = provenance if isinstance(provenance, dict) else {}
     info.shipped = bool(info.provenance.get("shipped"))
-    info.analyses = analyses.describe_all(analyses.analysis_files(path), path / WEIGHTS)
+    info.analyses = stored_analyses.describe_all(stored_analyses.analysis_files(path), path / WEIGHTS)
     if metrics:
         for name in (WEIGHTS,) if info.shipped else (WEIGHTS, CHECKPOINT):
             if not (path / name).exists():
@@ -472,19 +473,19 @@ class RunStore:
         returned (``.computed`` is then True). Without ``compute`` a missing or stale analysis
         raises RunNotFoundError and a damaged one AnalysisCorruptError."""
         params = {} if params is None else params
-        file_name = analyses.file_name(name, params)
+        file_name = stored_analyses.file_name(name, params)
         identifier = self.resolve(run_id)
         folder = self.locate(identifier)
         run = Run(folder)
         if not (folder / WEIGHTS).exists():
             run.load_weights()  # raises the run's own message (missing, damaged, no epoch yet)
-        checksum = analyses.weights_sha256(folder / WEIGHTS)  # before compute(): see below
+        checksum = stored_analyses.weights_sha256(folder / WEIGHTS)  # before compute(): see below
         damage = None
         for candidate in self._analysis_folders(identifier, folder):
             if not (candidate / file_name).exists():
                 continue
             try:
-                stored = analyses.read(candidate / file_name)
+                stored = stored_analyses.read(candidate / file_name)
             except AnalysisCorruptError as exc:
                 damage = exc
                 continue
@@ -499,7 +500,7 @@ class RunStore:
         # stored analysis names the older weights and is recomputed next time, never trusted.
         values = compute()
         target = self._analysis_folders(identifier, folder)[-1] / file_name
-        data = analyses.encode(name, params, values, checksum, now(), identifier)
+        data = stored_analyses.encode(name, params, values, checksum, now(), identifier)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data)
@@ -507,7 +508,7 @@ class RunStore:
             cause = "no space left on device" if exc.errno in DISK_FULL else f"{exc.strerror or exc}"
             raise StoreWriteError(exc.errno, f"could not store analysis {name!r} of run {identifier} "
                                   f"in {target.parent} ({cause}); the run itself is unchanged.") from exc
-        return dataclasses.replace(analyses.read(target), computed=True)
+        return dataclasses.replace(stored_analyses.read(target), computed=True)
 
     def analyses(self, run_id: str) -> list[AnalysisInfo]:
         """The stored analyses of a run (damaged ones with ``error`` set), stale ones included."""
@@ -525,10 +526,10 @@ class RunStore:
     def _with_shipped_analyses(self, info: RunInfo) -> RunInfo:
         if not self._is_shipped(info.path):
             return info
-        extra = analyses.analysis_files(self.root / SHIPPED_ANALYSES / info.id)
+        extra = stored_analyses.analysis_files(self.root / SHIPPED_ANALYSES / info.id)
         if not extra:
             return info
-        extra_infos = analyses.describe_all(extra, info.path / WEIGHTS)
+        extra_infos = stored_analyses.describe_all(extra, info.path / WEIGHTS)
         return dataclasses.replace(info, analyses=info.analyses + extra_infos)
 
     def delete(self, run_id: str, force: bool = False) -> None:
