@@ -13,29 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from explorer.scattering import Path, Scattering2D, scattering_paths
+from explorer.scattering.channels import Channel as InputChannel  # what column c of W₁ reads
+from explorer.scattering.channels import colour_channels
 
 COLOURS = ("red", "green", "blue")
-
-
-class InputChannel(NamedTuple):
-    """What column c of W₁ reads: a colour and a scattering path."""
-    colour: str
-    order: int
-    j1: int | None
-    theta1: int | None
-    j2: int | None
-    theta2: int | None
-
-    @property
-    def path(self) -> Path:
-        """The scattering path this column reads, without its colour."""
-        return Path(*self[1:])
 
 
 class ScatteringSLE(nn.Module):
@@ -62,7 +48,7 @@ class ScatteringSLE(nn.Module):
     @property
     def input_channels(self) -> list[InputChannel]:
         """Metadata of the columns of W₁, in order: colour-major, then path order."""
-        return [InputChannel(colour, *path) for colour in COLOURS for path in self.paths]
+        return colour_channels(self.paths, COLOURS)
 
     @property
     def first_layer_weight(self) -> torch.Tensor:
