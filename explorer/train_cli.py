@@ -59,9 +59,9 @@ def _add_common(parser: argparse.ArgumentParser, default_schedule: str) -> None:
                         help="train on a balanced subset of N images (N/classes per class)")
     parser.add_argument("--subset-seed", type=int, default=1, help="seed of --subset (default 1)")
     parser.add_argument("--limit-train", type=int, default=None, metavar="N",
-                        help="train on the first N images only (quick runs)")
+                        help="train on N images only, balanced over the classes (quick runs)")
     parser.add_argument("--limit-test", type=int, default=None, metavar="N",
-                        help="evaluate on the first N test images only (quick runs)")
+                        help="evaluate on N test images only, balanced over the classes (quick runs)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--resume", action="store_true",

@@ -183,7 +183,7 @@ def test_listing_puts_the_most_recently_changed_run_first(tmp_path):
     second, _, _ = checkpointed_run(store, epochs=1, config={**CONFIG, "seed": 5})
     for run, when in ((first, 2_000_000_000), (second, 2_000_000_100), (first, 2_000_000_200)):
         os.utime(run.path / "metrics.json", (when, when))  # as if an epoch had just been written
-        assert [i.id for i in store.list()][0] == run.id
+        assert next(i.id for i in store.list()) == run.id
         assert store.info(run.id).changed_at == when
 
 

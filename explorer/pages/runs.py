@@ -75,7 +75,7 @@ class RunsPage(Page):
     model = param.Selector(default=registry.names()[0], objects=list(registry.names()), label="Model")
     dataset = param.Selector(default="cifar10", objects=["cifar10", "synthetic"], label="Dataset")
     epochs = param.Integer(2, bounds=(1, 400), label="Epochs")
-    limit_train = param.Integer(0, bounds=(0, 50_000), label="Train on the first N images (0: all)")
+    limit_train = param.Integer(0, bounds=(0, 50_000), label="Train on N images, balanced over the classes (0: all)")
     seed = param.Integer(0, bounds=(0, 2**31 - 1), label="Seed")
 
     selected_run = param.String(default="", precedence=-1)

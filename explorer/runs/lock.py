@@ -153,7 +153,7 @@ class RunLock:
             self.path.unlink(missing_ok=True)
         self.held = False
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> RunLock:  # noqa: PYI034  (typing.Self needs Python 3.11)
         self.acquire()
         return self
 
