@@ -12,7 +12,6 @@ from explorer.analysis import (
     lipschitz_ratios,
     littlewood_paley_bound,
     max_jacobian_norm,
-    reflect_pad,
     roll_angles,
     rotate,
     rotation_errors,
@@ -24,6 +23,7 @@ from explorer.analysis import (
 )
 from explorer.data import sample_image, synthetic_image
 from explorer.scattering import Scattering2D, select
+from explorer.scattering.padding import reflect_pad
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import threading
 import time
 
 import bokeh.document
-
 import numpy as np
 import panel as pn
 import pytest
@@ -348,11 +347,11 @@ def test_reconstruction_shows_the_noise_it_starts_from():
     from bokeh.models import GlyphRenderer, Image
 
     from explorer.analysis.reconstruction import initial_image
-    from explorer.pages import compute
+    from explorer.data import sources
 
     page = build_app("reconstruction").page
     root = render(page)
-    start = initial_image(compute.named_image("camera", 32))
+    start = initial_image(sources.named_image("camera", 32))
     np.testing.assert_allclose(page.current, start, rtol=1e-6, atol=1e-6)
     plot = _plot(root, "Start x̂₀")
     [image] = [r for r in plot.select({"type": GlyphRenderer}) if isinstance(r.glyph, Image)]
@@ -361,7 +360,7 @@ def test_reconstruction_shows_the_noise_it_starts_from():
     np.testing.assert_allclose(np.sort(shown.ravel()), np.sort(np.clip(start, 0, 1).ravel()), atol=1e-6)
     page.size = 64
     assert page.current.shape == (64, 64)
-    np.testing.assert_allclose(page.current, initial_image(compute.named_image("camera", 64)), atol=1e-6)
+    np.testing.assert_allclose(page.current, initial_image(sources.named_image("camera", 64)), atol=1e-6)
 
 
 @pytest.mark.dataset

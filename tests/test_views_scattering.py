@@ -5,13 +5,15 @@ import holoviews as hv
 import numpy as np
 import pytest
 
-from explorer.pages import compute
+from explorer.analysis import cache
+from explorer.data import sources
+from explorer.scattering import n_paths
 from explorer.views import scattering as sv
 
 
 @pytest.fixture(scope="module")
 def result():
-    return compute.scatter(compute.sample("camera", 32), 2, 8)
+    return cache.scatter(sources.sample("camera", 32), 2, 8)
 
 
 def _disk_peak(polygons: hv.Polygons, vdim: str) -> tuple[float, int]:
@@ -23,8 +25,8 @@ def _disk_peak(polygons: hv.Polygons, vdim: str) -> tuple[float, int]:
 @pytest.mark.parametrize("angle", [0.0, 45.0, 67.5, 90.0, 157.5])
 def test_disk_puts_a_grating_at_its_orientation(angle):
     """Kymatio's gallery disk confuses orientations; ours puts a grating's energy at its own angle."""
-    x = compute.synthetic("grating", 64, angle, 4.0)
-    res = compute.scatter(x, 3, 8)
+    x = sources.synthetic("grating", 64, angle, 4.0)
+    res = cache.scatter(x, 3, 8)
     disk = sv.disk_order1(res).get(0)
     peak, j = _disk_peak(disk, "d1_energy")
     assert min(abs(peak - angle), 180 - abs(peak - angle)) < 12, (angle, peak)
@@ -71,9 +73,9 @@ def test_energies(result):
     e = sv.order_energies(result)
     assert e[0] > e[1] > e[2] > 0
     assert 0.9 < e.sum() < 1.05  # the bank's max A ≈ 1.01
-    bars = sv.energy_per_order(result).get(0)
+    bars = sv.energy_per_order_figure(result).get(0)
     np.testing.assert_allclose(bars.dimension_values(1), 100 * e, rtol=1e-6)
-    assert len(sv.energy_per_path(result)) == 1 + 2 * 8 + 64
+    assert len(sv.energy_per_path_figure(result)) == n_paths(2, 8)
 
 
 def test_maps(result):
@@ -114,7 +116,7 @@ def test_energy_per_order_bars_grow_with_their_values(result):
     from bokeh.models import GlyphRenderer, LinearScale, VBar
 
     e = 100 * sv.order_energies(result)
-    overlay = sv.energy_per_order(result)
+    overlay = sv.energy_per_order_figure(result)
     fig = _figure(overlay)
     assert isinstance(fig.y_scale, LinearScale)
     assert fig.y_range.start == 0 and fig.y_range.end > e.max()
@@ -138,8 +140,8 @@ def _labels(fig) -> list[str]:
 def test_titles_and_axes_are_plain_unicode(result):
     """Bokeh titles and axis labels cannot render TeX here: no φ_J or ψ_{j,θ} in them."""
     views = [sv.image_view(result.x), sv.s0_view(result), sv.s1_grid(result), sv.s2_children(result, 0, 1),
-             sv.s2_children(result, 1, 1), sv.modulus_view(result, 0, 1), sv.energy_per_order(result),
-             sv.energy_per_path(result), sv.disk_order1(result), sv.disk_order2(result, 0, 1)]
+             sv.s2_children(result, 1, 1), sv.modulus_view(result, 0, 1), sv.energy_per_order_figure(result),
+             sv.energy_per_path_figure(result), sv.disk_order1(result), sv.disk_order2(result, 0, 1)]
     texts = [t for v in views for t in _labels(_figure(v))]
     assert len(texts) > 20
     assert [t for t in texts if any(c in t for c in "_{}$^\\")] == []

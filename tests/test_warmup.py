@@ -5,7 +5,8 @@ import bokeh.document
 import panel as pn
 import pytest
 
-from explorer.pages import compute, warmup
+from explorer.analysis import cache
+from explorer.pages import warmup
 
 
 @pytest.fixture(autouse=True)
@@ -15,18 +16,18 @@ def _reset_panel_state():
 
 
 def test_warm_fills_the_caches_a_default_page_reads():
-    compute.rotation_curve.cache_clear()
-    compute.deformation_curve.cache_clear()
+    cache.rotation_curve.cache_clear()
+    cache.deformation_curve.cache_clear()
     seconds = warmup.warm(["invariance"])
     assert list(seconds) == ["invariance"]
-    before = compute.rotation_curve.cache_info()
+    before = cache.rotation_curve.cache_info()
     assert before.currsize >= 1
     # A visitor's page now reads the curves from the cache: hits, no new entry.
     from explorer.app import build_app
 
     page = build_app("invariance").page
     pn.panel(page).get_root(bokeh.document.Document())
-    after = compute.rotation_curve.cache_info()
+    after = cache.rotation_curve.cache_info()
     assert after.hits > before.hits and after.misses == before.misses
 
 

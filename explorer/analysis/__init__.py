@@ -16,7 +16,6 @@ from .invariance import (
                          lipschitz_ratios,
                          littlewood_paley_bound,
                          max_jacobian_norm,
-                         reflect_pad,
                          roll_angles,
                          rotate,
                          rotation_errors,
@@ -31,7 +30,7 @@ from .reconstruction import Reconstruction, reconstruct
 __all__ = [
     "Reconstruction", "Wedges", "deformation_distances", "displacement_field", "energy_per_order",
     "energy_per_path", "lipschitz_ratios", "littlewood_paley_bound", "max_jacobian_norm",
-    "order1_energy", "order1_wedges", "order2_energy", "order2_wedges", "reconstruct", "reflect_pad",
+    "order1_energy", "order1_wedges", "order2_energy", "order2_wedges", "reconstruct",
     "roll_angles", "rotate", "rotation_errors", "smooth_window", "spatial_average", "translate",
     "translation_errors", "warp", "wedge_polygon",
 ]

@@ -1,9 +1,13 @@
-"""Input checks shared by the analysis modules: messages name the parameter, its value and what is allowed."""
+"""Input checks shared by the analysis modules: messages name the parameter, its value and what is allowed.
+A bad parameter raises `explorer.scattering.validation.ParameterError` (a ValueError), as in the engine."""
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
+
+from explorer.scattering.paths import max_order_of
+from explorer.scattering.validation import ParameterError, check_J_L
 
 
 def check_image(image, name: str = "image", min_side: int = 2) -> np.ndarray:
@@ -42,22 +46,22 @@ def check_images(images, name: str = "images") -> np.ndarray:
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}.")  # noqa: TRY004 (one error type for callers)
+        raise ParameterError(f"{name} must be an integer, got {value!r}.")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value!r}.")
+        raise ParameterError(f"{name} must be ≥ {minimum}, got {value!r}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be ≤ {maximum}, got {value!r}.")
+        raise ParameterError(f"{name} must be ≤ {maximum}, got {value!r}.")
     return int(value)
 
 
 def check_real(name: str, value, minimum: float | None = None, maximum: float | None = None,
                strict_minimum: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
+        raise ParameterError(f"{name} must be a finite real number, got {value!r}.")
     if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
-        raise ValueError(f"{name} must be {'>' if strict_minimum else '≥'} {minimum}, got {value!r}.")
+        raise ParameterError(f"{name} must be {'>' if strict_minimum else '≥'} {minimum}, got {value!r}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be ≤ {maximum}, got {value!r}.")
+        raise ParameterError(f"{name} must be ≤ {maximum}, got {value!r}.")
     return float(value)
 
 
@@ -66,19 +70,30 @@ def check_reals(name: str, values, minimum: float | None = None, maximum: float 
     try:
         array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a sequence of numbers, got {values!r}.") from None
+        raise ParameterError(f"{name} must be a sequence of numbers, got {values!r}.") from None
     if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {array.shape}.")
+        raise ParameterError(f"{name} must be a non-empty 1-D sequence of numbers, got shape {array.shape}.")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite, got {values!r}.")
+        raise ParameterError(f"{name} must be finite, got {values!r}.")
     if minimum is not None and array.min() < minimum:
-        raise ValueError(f"{name} must all be ≥ {minimum}, got {array.min()!r}.")
+        raise ParameterError(f"{name} must all be ≥ {minimum}, got {array.min()!r}.")
     if maximum is not None and array.max() > maximum:
-        raise ValueError(f"{name} must all be ≤ {maximum}, got {array.max()!r}.")
+        raise ParameterError(f"{name} must all be ≤ {maximum}, got {array.max()!r}.")
     return array
 
 
-def check_scattering_shape(shape, J: int) -> None:
-    if min(shape) < 2**J:
-        raise ValueError(f"an image of {shape[0]}×{shape[1]} pixels is smaller than 2^J = {2**J}: "
-                         f"lower J or use a larger image.")
+def as_float64(array) -> np.ndarray:
+    """A numpy array or torch tensor as a float64 numpy array."""
+    if hasattr(array, "detach"):  # a torch tensor
+        array = array.detach().cpu().numpy()
+    return np.asarray(array, dtype=np.float64)
+
+
+def check_output(S, J, L) -> tuple[np.ndarray, int, int, int]:
+    """A scattering output (..., P, h, w) as float64, with J and L checked and its max_order read from P:
+    (S, J, L, max_order)."""
+    S = as_float64(S)
+    J, L = check_J_L(J, L)
+    if S.ndim < 3:
+        raise ValueError(f"S must have shape (..., P, h, w), got shape {S.shape}.")
+    return S, J, L, max_order_of(S.shape[-3], J, L)

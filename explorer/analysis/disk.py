@@ -21,7 +21,7 @@ import torch
 
 from explorer.scattering import scale_pairs, split_orders
 
-from ._checks import check_int
+from ._checks import check_int, check_output
 
 
 @dataclass(frozen=True)
@@ -156,31 +156,16 @@ def order2_wedges(s2_energy_for_j1_theta1, j1: int = 0) -> Wedges:
 
 
 # -- energies from a scattering output -------------------------------------------------------------
-def _output(S, J: int, L: int) -> tuple[np.ndarray, int]:
-    if isinstance(S, torch.Tensor):
-        S = S.detach().cpu().numpy()
-    S = np.asarray(S, dtype=np.float64)
-    J, L = check_int("J", J, 1), check_int("L", L, 1)
-    if S.ndim < 3:
-        raise ValueError(f"S must have shape (..., P, h, w), got shape {S.shape}.")
-    P = S.shape[-3]
-    orders = {1 + J * L: 1, 1 + J * L + L * L * J * (J - 1) // 2: 2}
-    if P not in orders:
-        raise ValueError(f"S has {P} paths on axis −3, which matches neither order 1 ({1 + J * L}) nor "
-                         f"order 2 ({1 + J * L + L * L * J * (J - 1) // 2}) for J={J}, L={L}.")
-    return S, orders[P]
-
-
 def order1_energy(S, J: int, L: int = 8) -> np.ndarray:
     """Energies Σ_u S1(j1, θ1)(u)² of a scattering output `S` (..., P, h, w): (..., J, L)."""
-    S, max_order = _output(S, J, L)
+    S, J, L, max_order = check_output(S, J, L)
     return (split_orders(S, J, L, max_order)[1] ** 2).sum(axis=(-2, -1))
 
 
 def order2_energy(S, J: int, L: int, j1: int, theta1: int) -> np.ndarray:
     """Energies Σ_u S2(j1, θ1, j2, θ2)(u)² of the children j2 = j1+1 … J−1 of one parent (j1, θ1), from an
     order-2 output `S` (..., P, h, w): (..., J − 1 − j1, L), row k for j2 = j1 + 1 + k."""
-    S, max_order = _output(S, J, L)
+    S, J, L, max_order = check_output(S, J, L)
     if max_order < 2:
         raise ValueError("S holds order 0 and 1 only: compute it with max_order=2 for order-2 energies.")
     j1 = check_int("j1", j1, 0, J - 2)

@@ -18,14 +18,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from scipy import ndimage
 
-from explorer.scattering import Path, Scattering2D, filter_bank, padded_shape, split_orders
+from explorer.scattering import Path, Scattering2D, filter_bank, split_orders
 from explorer.scattering.channels import rotation_permutation
+from explorer.scattering.padding import reflect_pad
 from explorer.scattering.paths import scattering_paths
+from explorer.scattering.validation import check_size_fits_J
 
-from ._checks import check_image, check_images, check_int, check_real, check_reals, check_scattering_shape
+from ._checks import as_float64, check_image, check_images, check_int, check_output, check_real, check_reals
 
 AVERAGES = ("full", "output")
 
@@ -130,7 +131,7 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
     Returns {"degrees", "shift", "error", "error_unrolled", "error_order1"[, "error_order2"]}, each (A,).
     """
     x = check_image(image)
-    check_scattering_shape(x.shape, J)
+    check_size_fits_J(x.shape, J)
     angles = check_reals("degrees", degrees)
     if window:
         x = x * smooth_window(x.shape)
@@ -178,7 +179,7 @@ def translation_errors(image, J: int, L: int = 8, shifts=None, *, max_order: int
     Returns {"shift", "shift_over_scale" (c/2^J), "error", "pixel_error"}, each (C,).
     """
     x = check_image(image)
-    check_scattering_shape(x.shape, J)
+    check_size_fits_J(x.shape, J)
     if shifts is None:
         shifts = range(2**J + 1)
     shifts = [check_int("shifts", c, -(x.shape[1] - 1), x.shape[1] - 1) for c in np.atleast_1d(shifts)]
@@ -259,7 +260,7 @@ def deformation_distances(image, J: int, L: int = 8, s_values=(0.0, 0.05, 0.1, 0
     Returns {"s", "max_displacement" (s·max|τ0| in pixels), "pixel", "fourier", "scattering"}, each (n,).
     """
     x = check_image(image, min_side=4)
-    check_scattering_shape(x.shape, J)
+    check_size_fits_J(x.shape, J)
     s = check_reals("s_values", s_values, 0.0, 1.0)
     if not np.any(s == 0):
         s = np.concatenate([[0.0], s])
@@ -294,16 +295,6 @@ def littlewood_paley_bound(shape: tuple[int, int], J: int, L: int = 8, normalize
     return filter_bank(*S.padded, S.J, S.L, normalize=bool(normalize)).lp_max
 
 
-def reflect_pad(image, J: int) -> np.ndarray:
-    """`image` (..., H, W) reflect-padded (edge not repeated) to `padded_shape((H, W), J)` as
-    `Scattering2D` pads it before filtering: the signal the transform actually sees."""
-    x = np.asarray(image, dtype=np.float64)
-    H, W = x.shape[-2:]
-    M, N = padded_shape((H, W), J)
-    widths = [(0, 0)] * (x.ndim - 2) + [((M - H) // 2, (M - H + 1) // 2), ((N - W) // 2, (N - W + 1) // 2)]
-    return np.pad(x, widths, mode="reflect")
-
-
 def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 0, *,
                      noise: float = 0.05, max_order: int = 2) -> dict:
     """Non-expansiveness: ratios r = ‖S_J x − S_J y‖·2^J / ‖x − y‖ with the normalised filter bank
@@ -311,8 +302,8 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
     the output being sampled every 2^J pixels (squared norms scale by 4^J).
 
     The contraction theorem applies to the signal the transform filters, the reflect-padded image
-    (`reflect_pad`): ratio_padded = ‖S_J x − S_J y‖·2^J / ‖pad(x − y)‖ ≤ 1 (up to the tiny aliasing of
-    the 2^J subsampling). Since ‖pad(x − y)‖ ≥ ‖x − y‖, r itself is usually ≤ 1 too, but a difference
+    (`explorer.scattering.padding.reflect_pad`): ratio_padded = ‖S_J x − S_J y‖·2^J / ‖pad(x − y)‖ ≤ 1
+    (up to the tiny aliasing of the 2^J subsampling). Since ‖pad(x − y)‖ ≥ ‖x − y‖, r itself is usually ≤ 1 too, but a difference
     concentrated next to the border (which padding mirrors) can push r slightly above 1.
 
     `images` (N, H, W), N ≥ 2. Pairs: `n_pairs` pairs (x_i, x_j) of distinct images drawn at random, and
@@ -323,7 +314,7 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
     rounding), "raw_lp_max" (max A of the raw, unnormalised Morlet bank)}.
     """
     xs = check_images(images)
-    check_scattering_shape(xs.shape[1:], J)
+    check_size_fits_J(xs.shape[1:], J)
     n_pairs = check_int("n_pairs", n_pairs, 1)
     seed = check_int("seed", seed, 0)
     noise = check_real("noise", noise, 0.0, strict_minimum=True)
@@ -354,25 +345,11 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
 
 
 # -- energy ----------------------------------------------------------------------------------------
-def _as_numpy(S) -> np.ndarray:
-    if isinstance(S, torch.Tensor):
-        S = S.detach().cpu().numpy()
-    return np.asarray(S, dtype=np.float64)
-
-
 def energy_per_order(S, J: int, L: int = 8, relative: bool = True) -> np.ndarray:
     """Energies ‖S0‖², ‖S1‖², ‖S2‖² of a scattering output `S` (..., P, h, w) (orders inferred from P):
     (..., max_order + 1); with `relative`, divided by their sum (the total energy of the output).
     Multiply absolute energies by 4^J to compare them with ‖x‖² (output sampled every 2^J pixels)."""
-    S = _as_numpy(S)
-    if S.ndim < 3:
-        raise ValueError(f"S must have shape (..., P, h, w), got shape {S.shape}.")
-    J, L = check_int("J", J, 1), check_int("L", L, 1)
-    P = S.shape[-3]
-    max_order = {1 + J * L: 1, 1 + J * L + L * L * J * (J - 1) // 2: 2}.get(P)
-    if max_order is None:
-        raise ValueError(f"S has {P} paths, which matches neither order 1 ({1 + J * L}) nor order 2 "
-                         f"({1 + J * L + L * L * J * (J - 1) // 2}) for J={J}, L={L}.")
+    S, J, L, max_order = check_output(S, J, L)
     parts = split_orders(S, J, L, max_order)
     # S0 (..., h, w), S1 (..., J, L, h, w), S2 (..., pairs, L, L, h, w): sum all but the leading axes.
     energies = np.stack([(p ** 2).sum(axis=tuple(range(S.ndim - 3, p.ndim))) for p in parts], axis=-1)
@@ -385,7 +362,7 @@ def energy_per_order(S, J: int, L: int = 8, relative: bool = True) -> np.ndarray
 def energy_per_path(S, paths: list[Path], relative: bool = True) -> np.ndarray:
     """Energy ‖S_p‖² of every path of an output `S` (..., P, h, w) with P = len(paths): (..., P);
     with `relative`, divided by the total. Select entries by meaning with `explorer.scattering.select`."""
-    S = _as_numpy(S)
+    S = as_float64(S)
     if S.ndim < 3 or S.shape[-3] != len(paths):
         raise ValueError(f"S must have shape (..., P, h, w) with P = len(paths) = {len(paths)}, "
                          f"got shape {S.shape}.")

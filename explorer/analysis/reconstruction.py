@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from explorer.scattering import Scattering2D
+from explorer.scattering.validation import check_size_fits_J
 
-from ._checks import check_image, check_int, check_real, check_scattering_shape
+from ._checks import check_image, check_int, check_real
 
 METHODS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.05}
@@ -82,7 +83,7 @@ def reconstruct(image, J: int, L: int = 8, max_order: int = 2, steps: int = 200,
     J = 2. On a CPU shared with other busy processes it was up to 10× slower.
     """
     x = check_image(image, min_side=4)
-    check_scattering_shape(x.shape, J)
+    check_size_fits_J(x.shape, J)
     steps = check_int("steps", steps, 1)
     seed = check_int("seed", seed, 0)
     callback_every = check_int("callback_every", callback_every, 1)

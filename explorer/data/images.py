@@ -258,6 +258,12 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(resize(image, shape, anti_aliasing=True, preserve_range=True), 0, 1).astype(np.float32)
 
 
+def fit_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The centre square of an image (H, W) or (C, H, W), resized to (size, size), float32 in [0, 1]."""
+    size = _check_size(size)
+    return _resize(_centre_square(np.asarray(image, np.float32)), (size, size))
+
+
 def _coverage(signed_distance):
     """Fraction of a pixel inside a shape, from the signed distance of its centre to the edge."""
     return np.clip(signed_distance + 0.5, 0.0, 1.0)

@@ -1,11 +1,9 @@
-"""What every page shares: an alert for errors, figures with captions, work off the event loop."""
+"""What every page shares: an alert for errors (greying the plots it concerns), figures with captions."""
 from __future__ import annotations
 
-import asyncio
 import traceback
 import weakref
 
-import holoviews as hv
 import panel as pn
 from holoviews.core.options import SkipRendering
 
@@ -26,11 +24,6 @@ def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
 
 def _is_stale(frame) -> bool:
     return all(frame.styles.get(k) == v for k, v in STALE_STYLES.items())
-
-
-def placeholder(message: str = "nothing to show") -> hv.Text:
-    """An empty figure used when a view cannot be drawn (the alert above says why)."""
-    return hv.Text(0, 0, message).opts(xaxis=None, yaxis=None, toolbar=None, frame_width=200, frame_height=120)
 
 
 # How a plot that still shows the previous parameters looks while the alert explains why (greyed, faded).
@@ -97,16 +90,3 @@ class Page(pn.viewable.Viewer):
             traceback.print_exc()
             self.show_error(f"Unexpected error: {exc!r}")
             raise SkipRendering(repr(exc)) from None
-
-    async def run_off_loop(self, panes, fn, *args, **kwargs):
-        """Run slow work in a thread with `loading` set on `panes`; errors go to the alert."""
-        for p in panes:
-            p.loading = True
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
-            self.show_error(str(exc))
-            return None
-        finally:
-            for p in panes:
-                p.loading = False

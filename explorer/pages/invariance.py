@@ -1,15 +1,17 @@
 """Invariance and stability page: rotation, translation, deformation sliders and the Lipschitz histogram."""
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import holoviews as hv
 import panel as pn
 import param
 
+from explorer.analysis import cache
+from explorer.data import sources
 from explorer.views import invariance as iv
 
-from . import compute
 from .base import Page, figure
 
 
@@ -22,7 +24,7 @@ def labelled(widget) -> pn.Column:
 class InvariancePage(Page):
     title = "Invariance & stability"
 
-    image_name = param.Selector(default="camera", objects=compute.image_names(), label="Image")
+    image_name = param.Selector(default="camera", objects=sources.image_names(), label="Image")
     size = param.Selector(default=32, objects=[32, 64], label="Image size (pixels)")
     J = param.Integer(2, bounds=(1, 4), label="J (scales)")
     L = param.Selector(default=8, objects=[4, 8], label="L (angles)")
@@ -72,36 +74,36 @@ class InvariancePage(Page):
 
     # -- views ------------------------------------------------------------------------------------
     def _rotation(self, name, size, J, L, angle):
-        return self.guarded(lambda: iv.rotation_figure(compute.rotation_curve(name, size, J, L), angle,
-                                                       compute.rotation_point(name, size, J, L, float(angle))["error"]))
+        return self.guarded(lambda: iv.rotation_figure(cache.rotation_curve(name, size, J, L), angle,
+                                                       cache.rotation_point(name, size, J, L, float(angle))["error"]))
 
     def _rotated(self, name, size, J, L, angle):
-        return self.guarded(lambda: iv.small_image(compute.rotation_point(name, size, J, L, float(angle))["image"],
+        return self.guarded(lambda: iv.small_image(cache.rotation_point(name, size, J, L, float(angle))["image"],
                                                    f"Rotated by {angle:g}° (θ index roll {round(angle / (180 / L)) % L})"))
 
     def _translation(self, name, size, J, L, shift):
-        return self.guarded(lambda: iv.translation_figure(compute.translation_curve(name, size, J, L), shift, J))
+        return self.guarded(lambda: iv.translation_figure(cache.translation_curve(name, size, J, L), shift, J))
 
     def _shifted(self, name, size, J, L, shift):
         from explorer.analysis.invariance import smooth_window, translate
 
         def view():
-            x = compute.named_image(name, size)
+            x = sources.named_image(name, size)
             return iv.small_image(translate(x * smooth_window(x.shape), shift), f"Shifted by {shift} px")
         return self.guarded(view)
 
     def _deformation(self, name, size, J, L, s):
-        return self.guarded(lambda: iv.deformation_figure(compute.deformation_curve(name, size, J, L), s))
+        return self.guarded(lambda: iv.deformation_figure(cache.deformation_curve(name, size, J, L), s))
 
     def _deformed(self, name, size, J, L, s):
-        return self.guarded(lambda: iv.small_image(compute.deformed(name, size, round(float(s), 4)),
+        return self.guarded(lambda: iv.small_image(cache.deformed(name, size, round(float(s), 4)),
                                                    f"Deformed, s = {s:.3f}"))
 
     def load_lipschitz(self, *_):
         """Compute the Lipschitz ratios for the current (size, J, L), with the pane's loading spinner."""
         self.lipschitz_pane.loading = True
         try:
-            self.lipschitz = compute.lipschitz(int(self.size), int(self.J), int(self.L))
+            self.lipschitz = cache.lipschitz(int(self.size), int(self.J), int(self.L))
         except (ValueError, MemoryError, RuntimeError) as exc:
             self.show_error(f"Cannot compute the Lipschitz ratios: {exc}")
         finally:
@@ -115,7 +117,7 @@ class InvariancePage(Page):
 
         def work():
             try:
-                result, error = compute.lipschitz(size, J, L), None
+                result, error = cache.lipschitz(size, J, L), None
             except (ValueError, MemoryError, RuntimeError) as exc:
                 result, error = None, f"Cannot compute the Lipschitz ratios: {exc}"
 
@@ -126,10 +128,9 @@ class InvariancePage(Page):
                 elif (int(self.size), int(self.J), int(self.L)) == (size, J, L):
                     self.lipschitz = result
 
-            try:
+            # The session may have closed meanwhile: then there is nothing to show the result in.
+            with contextlib.suppress(Exception):
                 doc.add_next_tick_callback(apply)
-            except Exception:  # noqa: BLE001  (the session closed meanwhile: nothing to show it in)
-                pass
 
         threading.Thread(target=work, name="lipschitz-ratios", daemon=True).start()
 

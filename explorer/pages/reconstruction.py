@@ -10,9 +10,9 @@ import panel as pn
 import param
 
 from explorer.analysis.reconstruction import initial_image
+from explorer.data import sources
 from explorer.views import reconstruction as rv
 
-from . import compute
 from .base import Page, figure
 
 
@@ -25,7 +25,7 @@ def labelled(widget) -> pn.Column:
 class ReconstructionPage(Page):
     title = "Reconstruction"
 
-    image_name = param.Selector(default="camera", objects=compute.image_names(), label="Image")
+    image_name = param.Selector(default="camera", objects=sources.image_names(), label="Image")
     size = param.Selector(default=32, objects=[32, 64], label="Image size (pixels)")
     # J = 4 on 32×32: order 1 keeps 132 numbers for 1024 pixels and returns a blur (pixel error 0.26), order 2
     # the cameraman (0.06); at J = 3 order 1 still looked like the image (0.10 against 0.03).
@@ -67,7 +67,7 @@ class ReconstructionPage(Page):
 
     def start_image(self) -> np.ndarray:
         """The noise the optimisation starts from (the same seed as `reconstruct`'s), shown before a run."""
-        return initial_image(compute.named_image(self.image_name, int(self.size))).astype(np.float32)
+        return initial_image(sources.named_image(self.image_name, int(self.size))).astype(np.float32)
 
     def _on_image(self, *_):
         self.current = self.start_image()
@@ -75,7 +75,7 @@ class ReconstructionPage(Page):
         self.status = ""
 
     def _original(self, name, size):
-        return self.guarded(lambda: rv.current_view(compute.named_image(name, size), f"Target x ({size}×{size})"))
+        return self.guarded(lambda: rv.current_view(sources.named_image(name, size), f"Target x ({size}×{size})"))
 
     def _current(self, x, status):
         return rv.current_view(x, status or "Start x̂₀: noise (press Reconstruct)")
@@ -93,7 +93,7 @@ class ReconstructionPage(Page):
         if self.running:
             return
         self.show_error(None)
-        x = compute.named_image(self.image_name, int(self.size))
+        x = sources.named_image(self.image_name, int(self.size))
         J, order, steps = int(self.J), int(self.max_order), int(self.steps)
         progress: dict = {"losses": [], "image": None, "step": 0}
         self._cancel = False

@@ -10,11 +10,11 @@ import param
 from bokeh.models import CustomJSTickFormatter
 from holoviews.core.options import SkipRendering
 
-from explorer.data import DatasetNotFoundError, ImageError, list_images
+from explorer.analysis import cache
+from explorer.data import DatasetNotFoundError, ImageError, list_images, sources
 from explorer.data.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
 from explorer.views import scattering as sv
 
-from . import compute
 from .base import Page, figure
 
 SOURCES = ["sample image", "synthetic pattern", "CIFAR-10 test image", "uploaded file"]
@@ -50,7 +50,7 @@ class ScatteringPage(Page):
     period = param.Number(8.0, bounds=(3.0, 32.0), step=1.0, label="Grating period (pixels)")
     cifar_class = param.Selector(default="cat", objects=CIFAR_CLASSES, label="CIFAR-10 class")
     cifar_index = param.Integer(0, bounds=(0, 999), label="Index within the class (test split)")
-    size = param.Selector(default=64, objects=list(compute.SIZES), label="Image size (pixels)")
+    size = param.Selector(default=64, objects=list(sources.SIZES), label="Image size (pixels)")
     J = param.Integer(3, bounds=(1, 6), label="J (scales; averaging over 2ᴶ pixels)")
     L = param.Selector(default=8, objects=[4, 6, 8, 12], label="L (angles θ = index·180°/L)")
     j1 = param.Integer(0, bounds=(0, 2), label="j1 (scale of the selected path)")
@@ -64,7 +64,7 @@ class ScatteringPage(Page):
         self._generation = 0
         self._upload_bytes: bytes | None = None
         self._lock = threading.Lock()
-        if not compute.cifar_available():
+        if not sources.cifar_available():
             self.param.source.objects = [s for s in SOURCES if not s.startswith("CIFAR")]
         self._sync_bounds()
         # Not a FileInput: it sends the whole file in one websocket message, and one over Bokeh's 20 MB limit
@@ -95,8 +95,8 @@ class ScatteringPage(Page):
         self.s1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s1_grid, **res), linked_axes=False)
         self.s2_pane = pn.pane.HoloViews(dm(self._view, fn=sv.s2_children, **sel), linked_axes=False)
         self.modulus_pane = pn.pane.HoloViews(dm(self._view, fn=sv.modulus_view, **sel), linked_axes=False)
-        self.order_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_order, **res), linked_axes=False)
-        self.path_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_path, **res), linked_axes=False)
+        self.order_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_order_figure, **res), linked_axes=False)
+        self.path_pane = pn.pane.HoloViews(dm(self._view, fn=sv.energy_per_path_figure, **res), linked_axes=False)
         # The S1 disk depends on the result only, too: a θ1 move does
         # not redraw its polygons, which would cost ~45 ms (HoloViews recomputes polygon data in an overlay).
         self.disk1_pane = pn.pane.HoloViews(dm(self._view, fn=sv.disk_order1, **res), linked_axes=False)
@@ -164,15 +164,15 @@ class ScatteringPage(Page):
         """The current source's image as (size, size) gray, and a note (or None)."""
         size = int(self.size)
         if self.source == "sample image":
-            return compute.sample(self.sample_name, size), None
+            return sources.sample(self.sample_name, size), None
         if self.source == "synthetic pattern":
-            return compute.synthetic(self.pattern, size, float(self.angle), float(self.period)), None
+            return sources.synthetic(self.pattern, size, float(self.angle), float(self.period)), None
         if self.source == "CIFAR-10 test image":
-            return compute.cifar_image(self.cifar_class, int(self.cifar_index), size), (
+            return sources.cifar_image(self.cifar_class, int(self.cifar_index), size), (
                 f"CIFAR-10 test image {self.cifar_index} of class {self.cifar_class} (32×32, gray, resized to {size})")
         if self._upload_bytes is None:
             raise ImageError("no file uploaded yet: choose a PNG or JPEG with the file picker")
-        return compute.uploaded(self._upload_bytes, size)
+        return sources.uploaded(self._upload_bytes, size)
 
     def _update_image(self, *_):
         if self.source == "uploaded file" and self._upload_bytes is None:  # not an error: the next step
@@ -217,7 +217,7 @@ class ScatteringPage(Page):
         for p in panes:
             p.loading = True
         try:
-            result = compute.scatter(self.image, int(self.J), int(self.L))
+            result = cache.scatter(self.image, int(self.J), int(self.L))
         except (ValueError, MemoryError, RuntimeError) as exc:
             self.show_error(f"Cannot compute the scattering transform: {exc}")
             return
@@ -231,7 +231,7 @@ class ScatteringPage(Page):
     # -- views ------------------------------------------------------------------------------------
     def _image_view(self, image):
         if image is None:
-            return sv.image_view(compute.synthetic("disk", 32), "no image")
+            return sv.image_view(sources.synthetic("disk", 32), "no image")
         return self.guarded(sv.image_view, image, f"Input image ({image.shape[1]}×{image.shape[0]})")
 
     def _view(self, fn, result, j1=None, theta1=None):

@@ -17,19 +17,9 @@ import numpy as np
 import torch
 
 from .filters import FilterBank, filter_bank, padded_shape
+from .padding import pad_widths, reflect_pad
 from .paths import Path, scale_pairs, scattering_paths
 from .validation import check_input, check_parameters
-
-_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
-
-def _reflect_indices(n: int, before: int, after: int) -> torch.Tensor:
-    """Indices of a reflect padding (edge not repeated) of any width, even ≥ n."""
-    idx = np.arange(-before, n + after)
-    period = 2 * (n - 1) if n > 1 else 1
-    idx = np.mod(idx, period)
-    idx = np.where(idx >= n, period - idx, idx)
-    return torch.from_numpy(idx.astype(np.int64))
 
 
 def _modulus(z: torch.Tensor) -> torch.Tensor:
@@ -111,8 +101,7 @@ class Scattering2D(torch.nn.Module):
         self.bank: FilterBank = filter_bank(M, N, self.J, self.L, normalize=normalize)
         self.paths: list[Path] = scattering_paths(self.J, self.L, self.max_order)
         self.output_shape = (M // 2**self.J - 2, N // 2**self.J - 2)
-        H, W = self.shape
-        self._pad = ((M - H) // 2, (M - H + 1) // 2, (N - W) // 2, (N - W + 1) // 2)
+        self._pad = pad_widths(self.shape, self.J)
         b, J = self.bank, self.J
 
         def buffer(name: str, tensor: torch.Tensor) -> None:
@@ -129,8 +118,6 @@ class Scattering2D(torch.nn.Module):
         with warnings.catch_warnings():  # the cached bank is read-only: shared, never written
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             buffer("psi_full", torch.from_numpy(b.psi_hat))
-        buffer("pad_rows", _reflect_indices(H, self._pad[0], self._pad[1]))
-        buffer("pad_cols", _reflect_indices(W, self._pad[2], self._pad[3]))
         self._on_device: dict = {}
 
     def _apply(self, fn, *args, **kwargs):
@@ -157,7 +144,6 @@ class Scattering2D(torch.nn.Module):
                 "psi2": {(j1, j2): to(getattr(self, f"psi2_{j1}_{j2}"))
                          for j1, j2 in scale_pairs(J) if order_2},
                 "psi_full": self.psi_full.to(device=device, dtype=dtype),
-                "rows": self.pad_rows.to(device), "cols": self.pad_cols.to(device),
             }
         return self._on_device[key]
 
@@ -219,17 +205,10 @@ class Scattering2D(torch.nn.Module):
         out.unflatten(1, (packed.shape[1], 2)).copy_(
             torch.view_as_real(self._unpad(s)).movedim(-1, 2))
 
-    def _reflect_pad(self, x: torch.Tensor, f: dict) -> torch.Tensor:
-        top, bottom, left, right = self._pad
-        H, W = self.shape
-        if max(top, bottom) < H and max(left, right) < W:  # torch's reflect pad needs pad < size
-            return torch.nn.functional.pad(x, (left, right, top, bottom), mode="reflect")
-        return x.index_select(-2, f["rows"]).index_select(-1, f["cols"])
-
     def _scatter(self, x: torch.Tensor, out: torch.Tensor) -> None:
         f = self._filters(x.device, x.dtype)
         J, L = self.J, self.L
-        X = torch.fft.fft2(self._reflect_pad(x, f)).unsqueeze(1)  # (b, 1, M, N)
+        X = torch.fft.fft2(reflect_pad(x, J)).unsqueeze(1)  # (b, 1, M, N)
         self._write_averaged(X, f["phi"][0], out[:, 0:1])
         s2_start = 1 + J * L
         for j1 in range(J):
@@ -269,7 +248,7 @@ class Scattering2D(torch.nn.Module):
             raise ValueError(f"not order-1/2 paths of this transform (J={self.J}, L={self.L}, "
                              f"max_order={self.max_order}): {bad[:3]}")
         f = self._filters(x.device, x.dtype)
-        X = torch.fft.fft2(x.index_select(-2, f["rows"]).index_select(-1, f["cols"]))
+        X = torch.fft.fft2(reflect_pad(x, self.J))
         top, left = self._pad[0], self._pad[2]
         H, W = self.shape
         maps, first_layer = [], {}

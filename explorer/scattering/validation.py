@@ -5,19 +5,36 @@ import numpy as np
 import torch
 
 
-def check_parameters(J, shape, L, max_order) -> None:
+class ParameterError(ValueError):
+    """A parameter of the wrong type or out of its range (J, L, max_order, an image too small for J, a
+    sweep's values): the message names the parameter, its value and what is allowed."""
+
+
+def check_J_L(J, L) -> tuple[int, int]:
+    """J (scales) and L (angles) as ints ≥ 1; ParameterError otherwise."""
     for name, value in (("J", J), ("L", L)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}.")
+            raise ParameterError(f"{name} must be an integer ≥ 1, got {value!r}.")
+    return int(J), int(L)
+
+
+def check_size_fits_J(shape, J: int) -> None:
+    """ParameterError unless both sides of `shape` (H, W) are at least 2^J pixels."""
+    H, W = shape
+    if min(H, W) < 2**J:
+        raise ParameterError(f"an image of {H}×{W} pixels is smaller than 2^J = {2**J}: "
+                             f"use J ≤ {max(int(np.log2(max(min(H, W), 1))), 0)} or a larger image.")
+
+
+def check_parameters(J, shape, L, max_order) -> None:
+    check_J_L(J, L)
     if max_order not in (1, 2):
-        raise ValueError(f"max_order must be 1 or 2, got {max_order!r}.")
+        raise ParameterError(f"max_order must be 1 or 2, got {max_order!r}.")
     try:
         H, W = (int(s) for s in shape)
     except (TypeError, ValueError):
-        raise ValueError(f"shape must be (height, width), got {shape!r}.") from None
-    if min(H, W) < 2**J:
-        raise ValueError(f"an image of {H}×{W} pixels is smaller than 2^J = {2**J}: "
-                         f"use J ≤ {max(int(np.log2(max(min(H, W), 1))), 0)} or a larger image.")
+        raise ParameterError(f"shape must be (height, width), got {shape!r}.") from None
+    check_size_fits_J((H, W), J)
 
 
 def check_input(x, shape, J) -> torch.Tensor:

@@ -2,7 +2,7 @@
 energy per order and per path, and the scattering disk.
 
 `result` is anything with attributes x (H, W), J, L, S (P, h, w), s0 (h, w), s1 (J, L, h, w) and
-s2 (J(J−1)/2, L, L, h, w), and a method modulus_map(j1, θ1) (see `explorer.pages.compute.ScatteringResult`).
+s2 (J(J−1)/2, L, L, h, w), and a method modulus_map(j1, θ1) (see `explorer.analysis.cache.ScatteringResult`).
 Maps are drawn with y up: row 0 of an array at the top, axes in pixels of the input image.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import holoviews as hv
 import numpy as np
 from bokeh.models import LogTicker
 
+from explorer.analysis.invariance import energy_per_order, energy_per_path
 from explorer.scattering import scale_pairs, scattering_paths
 
 from ._common import as_float32, image_bounds
@@ -153,18 +154,21 @@ def modulus_view(result, j1: int, theta1: int, size: int = 210) -> hv.Image:
         frame_height=size, colorbar=True, tools=["hover"], toolbar="below", framewise=True)
 
 
+def _per_input_energy(result) -> float:
+    """‖x‖² / 4^J: divides an output energy into a fraction of the input's (the output is sampled every
+    2^J pixels)."""
+    return (float((np.asarray(result.x, np.float64) ** 2).sum()) or 1.0) / 4**result.J
+
+
 def path_energies(result) -> np.ndarray:
     """‖S x[p]‖² · 4^J / ‖x‖² for every path p (the 4^J accounts for the 2^J subsampling)."""
-    S = np.asarray(result.S, np.float64)
-    norm = float((np.asarray(result.x, np.float64) ** 2).sum()) or 1.0
-    return (S**2).sum(axis=(-2, -1)) * 4**result.J / norm
+    paths = scattering_paths(result.J, result.L, 2)
+    return energy_per_path(result.S, paths, relative=False) / _per_input_energy(result)
 
 
 def order_energies(result) -> np.ndarray:
-    """(3,) relative energies of orders 0, 1, 2."""
-    e = path_energies(result)
-    J, L = result.J, result.L
-    return np.array([e[0], e[1:1 + J * L].sum(), e[1 + J * L:].sum()])
+    """(3,) energies of orders 0, 1, 2 relative to ‖x‖² (the 4^J accounts for the 2^J subsampling)."""
+    return energy_per_order(result.S, result.J, result.L, relative=False) / _per_input_energy(result)
 
 
 def _percent(v: float) -> str:
@@ -173,7 +177,7 @@ def _percent(v: float) -> str:
     return f"{v:.3g} %" if v >= 0.01 else f"{v:.1e} %"
 
 
-def energy_per_order(result, width: int = 300) -> hv.Overlay:
+def energy_per_order_figure(result, width: int = 300) -> hv.Overlay:
     """Bars of the energy of orders 0, 1, 2 in percent of ‖x‖², on a linear axis with each value written
     above its bar. Not a log axis: there a bar's length is the logarithm of its value, so S2 (under 1 %)
     looked a third as big as S0 (about 90 %); the written values keep the small orders readable."""
@@ -190,7 +194,7 @@ def energy_per_order(result, width: int = 300) -> hv.Overlay:
     return bars * labels
 
 
-def energy_per_path(result, width: int = 560) -> hv.Scatter:
+def energy_per_path_figure(result, width: int = 560) -> hv.Scatter:
     e = path_energies(result)
     paths = scattering_paths(result.J, result.L, 2)
     rows = []

@@ -47,8 +47,8 @@ def expansiveness(lp_max: float) -> tuple[str, str] | None:
     if not lp_max > 1 + LP_TOLERANCE:
         return None
     gain = math.sqrt(lp_max)
-    fix = (rf"Normalise the bank to make it non-expansive: divide every $$\psi_{{j,\theta}}$$ and $$\phi_J$$ by "
-           rf"$$\sqrt{{\max A}}$$ (`filter_bank(..., normalize=True)`, as the Invariance page does).")
+    fix = (r"Normalise the bank to make it non-expansive: divide every $$\psi_{j,\theta}$$ and $$\phi_J$$ by "
+           r"$$\sqrt{\max A}$$ (`filter_bank(..., normalize=True)`, as the Invariance page does).")
     layer = (rf"each layer $$x \mapsto (x \star \phi_J, |x \star \psi_{{j,\theta}}|)$$ can stretch a distance by up "
              rf"to $$\sqrt{{\max A}} = {gain:.3f}$$")
     if lp_max <= LP_MILD:

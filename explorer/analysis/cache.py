@@ -1,0 +1,144 @@
+"""Cached results behind the app's pages and the notebooks: scattering results by image content and (J, L),
+and the invariance curves by image name and parameters (images come from `explorer.data.sources`).
+
+Caches are process-wide and bounded, so every session reuses what another computed (same image, J, L).
+No UI import.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explorer.data import sources
+from explorer.scattering import Path, Scattering2D, split_orders
+
+from .invariance import (
+    deformation_distances,
+    displacement_field,
+    lipschitz_ratios,
+    rotate,
+    rotation_errors,
+    translation_errors,
+    warp,
+)
+
+
+@functools.lru_cache(maxsize=16)
+def transform(shape: tuple[int, int], J: int, L: int, max_order: int = 2) -> Scattering2D:
+    return Scattering2D(J, shape, L=L, max_order=max_order)
+
+
+def image_key(x: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(x, np.float32).tobytes()).hexdigest()
+
+
+@dataclass
+class ScatteringResult:
+    """S_J x for one image and (J, L): the full output (P, h, w), its structured views, unaveraged maps."""
+
+    x: np.ndarray
+    J: int
+    L: int
+    S: np.ndarray
+    s0: np.ndarray = field(init=False)
+    s1: np.ndarray = field(init=False)  # (J, L, h, w)
+    s2: np.ndarray = field(init=False)  # (J(J−1)/2, L, L, h, w)
+    _maps: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        parts = split_orders(self.S, self.J, self.L)
+        self.s0, self.s1 = parts[0], parts[1]
+        self.s2 = parts[2] if len(parts) > 2 else np.zeros((0, self.L, self.L) + self.S.shape[-2:], self.S.dtype)
+
+    @property
+    def transform(self) -> Scattering2D:
+        return transform(self.x.shape, self.J, self.L)
+
+    def modulus_map(self, j1: int, theta1: int) -> np.ndarray:
+        """|x ⋆ ψ_{j1,θ1}| at the image's resolution (cached)."""
+        key = (j1, theta1)
+        if key not in self._maps:
+            self._maps[key] = self.transform.modulus_maps(self.x, [Path(1, j1, theta1)])[0]
+        return self._maps[key]
+
+
+_results: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+MAX_RESULTS = 24
+
+
+def scatter(x: np.ndarray, J: int, L: int) -> ScatteringResult:
+    """S_J x (order 2), cached by (image content, J, L). Raises ValueError for a J too large for x."""
+    x = np.ascontiguousarray(x, np.float32)
+    key = (image_key(x), x.shape, int(J), int(L))
+    with _lock:
+        if key in _results:
+            _results.move_to_end(key)
+            return _results[key]
+    S = transform(x.shape, int(J), int(L))(x)
+    result = ScatteringResult(x, int(J), int(L), S)
+    with _lock:
+        _results[key] = result
+        while len(_results) > MAX_RESULTS:
+            _results.popitem(last=False)
+    return result
+
+
+# -- invariance and stability (explorer.analysis.invariance), cached by image name and parameters ---------
+ROTATION_GRID = tuple(range(0, 361, 5))  # the rotation slider's steps: a move only reads the curve
+
+
+@functools.lru_cache(maxsize=32)
+def rotation_curve(name: str, size: int, J: int, L: int) -> dict:
+    return rotation_errors(sources.named_image(name, size), J, L, degrees=ROTATION_GRID)
+
+
+@functools.lru_cache(maxsize=256)
+def rotation_point(name: str, size: int, J: int, L: int, degrees: float) -> dict:
+    """The error at one angle (read from the cached curve when the angle is on its grid) and the rotated image."""
+    x = sources.named_image(name, size)
+    curve = rotation_curve(name, size, J, L)
+    hit = np.flatnonzero(np.isclose(curve["degrees"], degrees))
+    if hit.size:
+        error, shift = float(curve["error"][hit[0]]), int(curve["shift"][hit[0]])
+    else:
+        out = rotation_errors(x, J, L, degrees=[degrees])
+        error, shift = float(out["error"][0]), int(out["shift"][0])
+    return {"error": error, "shift": shift, "image": rotate(x, degrees)}
+
+
+@functools.lru_cache(maxsize=32)
+def translation_curve(name: str, size: int, J: int, L: int) -> dict:
+    return translation_errors(sources.named_image(name, size), J, L, shifts=range(2 ** (J + 1) + 1), window=True)
+
+
+@functools.lru_cache(maxsize=32)
+def deformation_curve(name: str, size: int, J: int, L: int) -> dict:
+    return deformation_distances(sources.named_image(name, size), J, L,
+                                 s_values=np.round(np.linspace(0, 0.3, 13), 3), interpolation_order=3)
+
+
+@functools.lru_cache(maxsize=64)
+def deformed(name: str, size: int, s: float) -> np.ndarray:
+    x = sources.named_image(name, size)
+    return np.clip(warp(x, s * displacement_field(x.shape, 0), 3), 0, 1)
+
+
+@functools.lru_cache(maxsize=16)
+def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
+    """Ratios ‖Sx − Sy‖/‖x − y‖ over pairs of the bundled images (or CIFAR-10 test images when configured)."""
+    if sources.cifar_available():
+        images = sources.cifar_gray_images(200, size)
+        source = "200 CIFAR-10 test images"
+    else:
+        names = sources.image_names()
+        images = np.stack([sources.named_image(n, size) for n in names])
+        source = f"{len(names)} bundled and synthetic images"
+    out = lipschitz_ratios(images, J, L, n_pairs=n_pairs)
+    out["source"] = source
+    return out
