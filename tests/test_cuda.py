@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from kymatio_reference import kymatio_paths, kymatio_scattering
 
 from explorer.features import FeatureConfig, compute_features
 from explorer.runs import RunStore
 from explorer.scattering import Scattering2D
 from explorer.training import evaluate_run, make_config, train
 from explorer.training.trainer import amp_dtype
+
+from kymatio_reference import kymatio_paths, kymatio_scattering
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import bokeh.document
 import panel as pn
 import pytest
-from plot_ranges import stale_ranges
 
 from explorer.app import build_app
+
+from plot_ranges import stale_ranges
 
 # (page, successive parameter changes): each step changes the extent of some plots.
 SCENARIOS = {

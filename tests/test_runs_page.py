@@ -9,12 +9,13 @@ import bokeh.document
 import bokeh.models
 import panel as pn
 import pytest
-from plot_ranges import stale_ranges
 
 from explorer import jobs
 from explorer.app import build_app
 from explorer.runs import RunStore
 from explorer.training import make_config, train
+
+from plot_ranges import stale_ranges
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 from kymatio.scattering2d.filter_bank import filter_bank as kymatio_filter_bank
-from kymatio_reference import kymatio_paths, kymatio_scattering, load_our_filters_into, mirror, our_angle
 
 from explorer.scattering import Scattering2D, filter_bank, padded_shape
 from explorer.scattering.filters import crop_spectrum
+
+from kymatio_reference import kymatio_paths, kymatio_scattering, load_our_filters_into, mirror, our_angle
 
 SHAPES = [(32, 32), (64, 64), (40, 56)]
 
