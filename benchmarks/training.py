@@ -24,12 +24,12 @@ from explorer.training.data import DeviceData, Split
 from explorer.training.trainer import _augmenter, _layout, _prepare, amp_dtype, train_step
 
 TARGETS = {  # (configuration, accuracy aimed at, where the figure comes from)
-    "cnn13 K=32 quick": (dict(model="cnn13", width=32, rho="relu"), 0.85,
+    "cnn13 K=32 quick": ({"model": "cnn13", "width": 32, "rho": "relu"}, 0.85,
                          "issue target: ~85 % in a few dozen epochs"),
-    "sle J=2 512-512": (dict(model="sle", J=2, widths=[512, 512]), 0.78,
+    "sle J=2 512-512": ({"model": "sle", "J": 2, "widths": [512, 512]}, 0.78,
                         "issue target; between Scat + linear ≈ 70 % and Scat + MLP ≈ 85 % (science.md §4)"),
 }
-PAPER = ("cnn13 K=32 paper", dict(model="cnn13", width=32, rho="relu", schedule="paper"), 0.88,
+PAPER = ("cnn13 K=32 paper", {"model": "cnn13", "width": 32, "rho": "relu", "schedule": "paper"}, 0.88,
          "P2, K=32: 88.0 % (authors' code)")
 
 

@@ -316,7 +316,7 @@ def _run_collecting(asyncio, coroutine_function) -> list:
     try:
         asyncio.run(coroutine_function())
         return []
-    except Exception as exc:  # reported by the test in the main thread
+    except Exception as exc:  # noqa: BLE001  (any failure is reported by the test in the main thread)
         return [repr(exc)]
 
 
