@@ -4,6 +4,7 @@
   non-expansiveness (Lipschitz ratios) and energy per order/path — each returns a dict of arrays.
 - `reconstruction`: recover an image from its S_J coefficients by gradient descent.
 - `disk`: geometry of the "scattering disk" (angle = orientation, radius = scale).
+- `cache`: the above, cached by image and parameters, as the app's pages and the notebooks read them.
 
     >>> from explorer.analysis import rotation_errors, reconstruct, order1_energy, order1_wedges
 """

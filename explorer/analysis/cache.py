@@ -23,6 +23,8 @@ from .invariance import (
     lipschitz_ratios,
     rotate,
     rotation_errors,
+    smooth_window,
+    translate,
     translation_errors,
     warp,
 )
@@ -115,6 +117,13 @@ def rotation_point(name: str, size: int, J: int, L: int, degrees: float) -> dict
 @functools.lru_cache(maxsize=32)
 def translation_curve(name: str, size: int, J: int, L: int) -> dict:
     return translation_errors(sources.named_image(name, size), J, L, shifts=range(2 ** (J + 1) + 1), window=True)
+
+
+@functools.lru_cache(maxsize=64)
+def shifted(name: str, size: int, shift: int) -> np.ndarray:
+    """The windowed image moved right by `shift` columns: what `translation_curve` compares."""
+    x = sources.named_image(name, size)
+    return translate(x * smooth_window(x.shape), shift)
 
 
 @functools.lru_cache(maxsize=32)

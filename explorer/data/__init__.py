@@ -1,4 +1,5 @@
-"""Data sources: CIFAR-10, balanced subsets, single images. Computation side: never imports the UI."""
+"""Data sources: CIFAR-10, balanced subsets, single images (`images`; picked by source and cached for the app
+and the notebooks in `sources`). Computation side: never imports the UI."""
 
 from explorer.data.cifar10 import (
     Cifar10,

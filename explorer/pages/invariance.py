@@ -85,12 +85,7 @@ class InvariancePage(Page):
         return self.guarded(lambda: iv.translation_figure(cache.translation_curve(name, size, J, L), shift, J))
 
     def _shifted(self, name, size, J, L, shift):
-        from explorer.analysis.invariance import smooth_window, translate
-
-        def view():
-            x = sources.named_image(name, size)
-            return iv.small_image(translate(x * smooth_window(x.shape), shift), f"Shifted by {shift} px")
-        return self.guarded(view)
+        return self.guarded(lambda: iv.small_image(cache.shifted(name, size, int(shift)), f"Shifted by {shift} px"))
 
     def _deformation(self, name, size, J, L, s):
         return self.guarded(lambda: iv.deformation_figure(cache.deformation_curve(name, size, J, L), s))
