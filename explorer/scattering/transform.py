@@ -18,7 +18,7 @@ import torch
 
 from .filters import FilterBank, filter_bank, padded_shape
 from .padding import pad_widths, reflect_pad
-from .paths import Path, scale_pairs, scattering_paths
+from .paths import Path, n_paths, scale_pairs, scattering_paths
 from .validation import check_input, check_parameters
 
 
@@ -210,7 +210,7 @@ class Scattering2D(torch.nn.Module):
         J, L = self.J, self.L
         X = torch.fft.fft2(reflect_pad(x, J)).unsqueeze(1)  # (b, 1, M, N)
         self._write_averaged(X, f["phi"][0], out[:, 0:1])
-        s2_start = 1 + J * L
+        s2_start = n_paths(J, L, max_order=1)  # the first order-2 channel
         for j1 in range(J):
             U1 = torch.fft.ifft2(_product_subsampled(X, f["psi"][j1], 2**j1))  # (b, L, m, n)
             target = out[:, 1 + j1 * L:1 + (j1 + 1) * L]
