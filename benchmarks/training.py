@@ -21,7 +21,7 @@ import torch
 from explorer.nets import build_model
 from explorer.training import make_config
 from explorer.training.data import DeviceData, Split
-from explorer.training.trainer import _augmenter, _layout, _prepare, amp_dtype, train_step
+from explorer.training.trainer import amp_dtype, device_layout, model_augmenter, prepare_model, train_step
 
 TARGETS = {  # (configuration, accuracy aimed at, where the figure comes from)
     "cnn13 K=32 quick": ({"model": "cnn13", "width": 32, "rho": "relu"}, 0.85,
@@ -48,7 +48,7 @@ def throughput(config: dict, device: torch.device, steps: int, warmup: int,
                batch_size: int = 128) -> float:
     """Images per second of the training step, after ``warmup`` steps."""
     torch.manual_seed(0)
-    model = _prepare(config, device)
+    model = prepare_model(config, device)
     model.train()
     s = config["schedule"]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=s["momentum"],
@@ -56,7 +56,7 @@ def throughput(config: dict, device: torch.device, steps: int, warmup: int,
     dtype = amp_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     data = DeviceData(_random_split(config, batch_size * 8), device)
-    augment = _augmenter(config, model)
+    augment = model_augmenter(config, model)
     shuffle, gen = torch.Generator().manual_seed(0), torch.Generator(device=device).manual_seed(0)
 
     def batches():
@@ -66,13 +66,13 @@ def throughput(config: dict, device: torch.device, steps: int, warmup: int,
     stream = batches()
     for _ in range(warmup):
         x, y = next(stream)
-        train_step(model, optimizer, scaler, _layout(augment(x, gen), model), y, dtype)
+        train_step(model, optimizer, scaler, device_layout(augment(x, gen), model), y, dtype)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         x, y = next(stream)
-        loss, _ = train_step(model, optimizer, scaler, _layout(augment(x, gen), model), y, dtype)
+        loss, _ = train_step(model, optimizer, scaler, device_layout(augment(x, gen), model), y, dtype)
     loss.item()  # waits for the device
     return steps * batch_size / (time.perf_counter() - started)
 

@@ -122,6 +122,8 @@ class ScatteringSLE(nn.Module):
 # -- registration: what the CLI, the configuration, the trainer and the Runs page know of the SLE -------
 def _check_config(config: dict, dataset: str) -> None:
     """The checks a user hits first, with messages naming the parameter (the constructor checks the rest)."""
+    from explorer.scattering.validation import check_J_L
+
     from .registry import check_int
 
     widths = config["widths"]
@@ -129,8 +131,7 @@ def _check_config(config: dict, dataset: str) -> None:
         raise ValueError(f"widths must be a non-empty list of integers ≥ 1, got {widths!r}.")
     for width in widths:
         check_int(width, "every SLE width", 1)
-    check_int(config["J"], "J", 1)
-    check_int(config["L"], "L", 1)
+    check_J_L(config["J"], config["L"])  # the scattering's own check: one error type for a bad J or L
     if list(config["image_shape"]) != [32, 32]:
         raise ValueError(f"{dataset} images are 32×32, got image_shape={config['image_shape']!r}")
 

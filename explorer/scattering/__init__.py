@@ -18,10 +18,12 @@ from .channels import (
     split_orders,
 )
 from .filters import FilterBank, filter_bank, littlewood_paley, padded_shape
-from .paths import Path, n_paths, scale_pairs, scattering_paths
+from .padding import pad_widths, reflect_pad
+from .paths import Path, max_order_of, n_paths, scale_pairs, scattering_paths
 from .transform import Scattering2D
+from .validation import ParameterError
 
-__all__ = ["Channel", "FilterBank", "Path", "Scattering2D", "colour_channels", "filter_bank",
-           "littlewood_paley", "merge_orders", "mirror_permutation", "n_paths", "padded_shape",
-           "permute_channels", "rotation_permutation", "scale_pairs", "scattering_paths", "select",
-           "split_orders"]
+__all__ = ["Channel", "FilterBank", "ParameterError", "Path", "Scattering2D", "colour_channels",
+           "filter_bank", "littlewood_paley", "max_order_of", "merge_orders", "mirror_permutation", "n_paths",
+           "pad_widths", "padded_shape", "permute_channels", "reflect_pad", "rotation_permutation",
+           "scale_pairs", "scattering_paths", "select", "split_orders"]

@@ -98,7 +98,7 @@ def load_data(config: dict, split: str, device: torch.device, progress: bool = F
     return DeviceData(source, device)
 
 
-def _augmenter(config: dict, model) -> Callable:
+def model_augmenter(config: dict, model) -> Callable:
     """The model's own augmentation (its registry entry's), else the random crop and flip of images."""
     a = config["augment"]
     spec = registry.get(config["model"])
@@ -123,7 +123,7 @@ def evaluate(model: torch.nn.Module, data: DeviceData, batch_size: int = EVAL_BA
     try:
         with _full_float32(data.device):
             for x, y in data.batches(batch_size):
-                logits = model(_layout(x, model)).float()
+                logits = model(device_layout(x, model)).float()
                 loss += F.cross_entropy(logits, y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
     finally:
@@ -140,8 +140,8 @@ def evaluate_run(run: Run, model: torch.nn.Module | None = None, split: str = "t
     return evaluate(model, load_data(run.config, split, device))
 
 
-def _layout(x: torch.Tensor, model) -> torch.Tensor:
-    # channels_last images: the layout tensor-core convolutions want (CUDA only, see _prepare)
+def device_layout(x: torch.Tensor, model) -> torch.Tensor:
+    # channels_last images: the layout tensor-core convolutions want (CUDA only, see prepare_model)
     if x.is_cuda and x.ndim == 4 and getattr(model, "_channels_last", False):
         return x.contiguous(memory_format=torch.channels_last)
     return x
@@ -230,7 +230,7 @@ def _determinism(device: torch.device, deterministic: bool):
         torch.backends.cudnn.benchmark = previous[1]
 
 
-def _prepare(config: dict, device: torch.device) -> torch.nn.Module:
+def prepare_model(config: dict, device: torch.device) -> torch.nn.Module:
     model = build_model(config["model"], **config["model_config"]).to(device)
     if device.type == "cuda" and registry.get(config["model"]).channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -242,7 +242,7 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
          device: torch.device, checkpoint, progress: bool, on_epoch, log) -> None:
     schedule, epochs = config["schedule"], config["epochs"]
     _seed(config["seed"])
-    model = _prepare(config, device)
+    model = prepare_model(config, device)
     optimizer = torch.optim.SGD(model.parameters(), lr=schedule["lr"],
                                 momentum=schedule["momentum"], nesterov=schedule["nesterov"],
                                 weight_decay=schedule["weight_decay"])
@@ -250,7 +250,7 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generators = {"shuffle": torch.Generator().manual_seed(config["seed"] + 1),
                   "augment": torch.Generator(device=device).manual_seed(config["seed"] + 2)}
-    augment = _augmenter(config, model)
+    augment = model_augmenter(config, model)
     batch_size = schedule["batch_size"]
     steps_per_epoch = train_data.steps(batch_size)
     total_steps = steps_per_epoch * epochs
@@ -281,7 +281,7 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
             lr = lr_at(schedule, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x = _layout(augment(x, generators["augment"]), model)
+            x = device_layout(augment(x, generators["augment"]), model)
             loss, logits = train_step(model, optimizer, scaler, x, y, dtype)
             step += 1
             loss_sum += loss.detach() * len(y)
