@@ -3,9 +3,9 @@ dependencies for explorer/, the test extras for tests/ and benchmarks/)."""
 from __future__ import annotations
 
 import ast
-import importlib.metadata as metadata
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
