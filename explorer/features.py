@@ -175,9 +175,10 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
     dtype = DTYPES[config.dtype]
     size = config.image_size
     scattering = None
-    if transform is None and config.producer == "network":
-        transform = network_transform(config.run_id, config.depth, device)
-    elif transform is None:
+    if transform is None:
+        if config.producer != "scattering":
+            raise ValueError(f"features of a {config.producer} producer need a transform; for a trained "
+                             f"network, explorer.network_features.compute_network_features builds it.")
         scattering = transform = Scattering2D(config.J, (size, size), config.L, config.max_order)
 
     def prepare(start: int) -> torch.Tensor:
@@ -218,22 +219,6 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
             meta["paths"] = [list(p) for p in scattering.paths]
         (tmp / "meta.json").write_text(json.dumps(meta))
     return _load_from(folder, config)
-
-
-def network_transform(run_id: str, depth: int, device=None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A batch of images (B, 3, H, W) → the spatial mean (B, K) of the inner map at ``depth`` of the
-    stored run ``run_id`` (CNN13: depths 2..13, its 12 inner non-linearities), in inference mode."""
-    from explorer.nets.extract import inner_means
-    from explorer.runs import RunStore
-
-    model = RunStore().load(run_id).build_model(device)
-
-    def transform(x: torch.Tensor) -> torch.Tensor:
-        means = next(inner_means(model, [x]))
-        if not 2 <= depth < 2 + len(means):
-            raise ValueError(f"depth must be 2..{1 + len(means)} (the inner maps of {run_id}), got {depth}.")
-        return means[depth - 2]
-    return transform
 
 
 def _load_from(folder: Path, config: FeatureConfig):

@@ -17,6 +17,7 @@ from explorer.features import (
     compute_features,
     load_features,
 )
+from explorer.network_features import compute_network_features
 from explorer.runs import RunNotFoundError
 from explorer.scattering import Scattering2D
 
@@ -205,8 +206,10 @@ def test_a_network_producer_stores_what_its_transform_gives(tmp_path, monkeypatc
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
     config = FeatureConfig(producer="network", run_id="cnn13-0123456789ab", depth=3)
     images = small_images(5)
-    with pytest.raises(RunNotFoundError, match="no run 'cnn13-0123456789ab'"):  # no transform: the run's
+    with pytest.raises(ValueError, match="need a transform"):
         compute_features(config, images, progress=False)
+    with pytest.raises(RunNotFoundError, match="no run 'cnn13-0123456789ab'"):
+        compute_network_features(config, images, progress=False)
     features, meta = compute_features(config, images, batch_size=2, progress=False,
                                       transform=lambda x: x.mean(dim=(-2, -1)))
     assert features.shape == (5, 3) and meta["producer"]["depth"] == 3 and "paths" not in meta
@@ -224,13 +227,14 @@ def test_a_network_producer_reads_the_runs_inner_map_at_its_depth(tmp_path, monk
     run = train(make_config("cnn13", width=4, epochs=1, dataset="synthetic", limit_train=64, limit_test=32),
                 progress=False)
     images = small_images(5)
-    features, meta = compute_features(FeatureConfig(split="test", producer="network", run_id=run.id, depth=5),
-                                      images, batch_size=2, progress=False, device="cpu")
+    features, meta = compute_network_features(
+        FeatureConfig(split="test", producer="network", run_id=run.id, depth=5), images, batch_size=2,
+        progress=False, device="cpu")
     model = run.build_model("cpu").eval()
     with torch.no_grad():
         expected = model.inner_maps(torch.from_numpy(images).float() / 255)[3].mean(dim=(-2, -1))
     assert features.shape == (5, 4) and meta["producer"] == {"producer": "network", "run_id": run.id, "depth": 5}
     np.testing.assert_allclose(features, expected.numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="depth must be 2..13"):
-        compute_features(FeatureConfig(split="test", producer="network", run_id=run.id, depth=14), images,
-                         progress=False, device="cpu")
+        compute_network_features(FeatureConfig(split="test", producer="network", run_id=run.id, depth=14),
+                                 images, progress=False, device="cpu")

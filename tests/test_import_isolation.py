@@ -16,6 +16,8 @@ COMPUTATION_MODULES = (
     "explorer.analysis",
     "explorer.analysis.cache",
     "explorer.features",
+    "explorer.network_features",
+    "explorer.nets.extract",
 )
 UI_LIBRARIES = ("panel", "holoviews", "bokeh", "param")
 
