@@ -210,7 +210,9 @@ def inverse_angular_dft(X, axes) -> np.ndarray:
 
 
 def _shear_index(L: int, sign: int) -> np.ndarray:
-    return (np.arange(L)[:, None] + sign * np.arange(L)[None, :]) % L
+    """(L, L) column indices: (θ1 + δ) mod L for sign +1 (to relative axes), (θ2 − θ1) mod L for −1 (back)."""
+    row, column = np.arange(L)[:, None], np.arange(L)[None, :]
+    return (column + row) % L if sign > 0 else (column - row) % L
 
 
 def relative_angles(order2) -> np.ndarray:
