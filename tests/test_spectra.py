@@ -100,6 +100,10 @@ def test_effective_weights_by_hand(tiny):
     expected = W @ np.diag(1.0 / sigma)
     np.testing.assert_allclose(effective.to_matrix(tiny.input_channels), expected, rtol=1e-12)
     np.testing.assert_allclose(spectra.input_sigma(tiny), sigma, rtol=1e-12)
+    back = spectra.as_learned(effective, tiny)
+    assert not back.effective
+    np.testing.assert_allclose(back.to_matrix(), W, rtol=1e-12)
+    np.testing.assert_allclose(spectra.as_effective(first_layer(tiny), tiny).to_matrix(), expected, rtol=1e-12)
     column = {tuple(c): i for i, c in enumerate(tiny.input_channels)}
     i = column[("green", 1, 0, 3, None, None)]
     np.testing.assert_allclose(effective.order1[:, 1, 0, 3], W[:, i] / sigma[i], rtol=1e-12)
@@ -255,6 +259,7 @@ def test_keep_one_is_identity_and_input_untouched(threshold, per_unit):
         np.testing.assert_array_equal(out.order0, layer.order0)  # order 0 untouched
         assert out.order0 is not layer.order0
         assert out.order1.dtype == np.float64 and not np.iscomplexobj(out.order2)
+    assert threshold(random_layer(effective=True), 0.5, per_unit=per_unit).label == "effective W₁·diag(1/σ)"
     nothing = threshold(layer, 0.0, per_unit=per_unit)
     assert not nothing.order1.any() and not nothing.order2.any()
 

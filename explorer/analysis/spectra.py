@@ -7,7 +7,8 @@ Numpy in, numpy out (torch only to read a model); no UI import. Computed in floa
   order2 (K, C, P, L, L) with the P = J(J−1)/2 scale pairs j1 < j2 in `scale_pairs(J)` order; `to_matrix`
   puts (thresholded) blocks back into a W₁ matrix. `effective=True` gives W₁·diag(1/σ), the map on raw
   scattering coefficients (σ = sqrt(running_var + eps) of the SLE's input BatchNorm, which has no affine);
-  `FirstLayer.label` says which one a figure shows.
+  `FirstLayer.label` says which one a figure shows; `as_learned` / `as_effective` convert between them
+  (threshold the effective weights, then `as_learned(...).to_matrix()` is what goes back into the model).
 - `angular_dft` / `inverse_angular_dft`: the orthonormal DFT (norm="ortho") along the angle axes, so that
   Σ_ω |ŵ|² equals Σ_θ |w|² (Parseval).
 - `omega1` / `omega2` (fractions Ω/ΣΩ) and `omega1_energy` / `omega2_energy` (unnormalised):
@@ -164,6 +165,26 @@ def first_layer(model, effective: bool = False) -> FirstLayer:
         W1 = W1 / sigma[None, :]
     lay = _layout_of(channels)
     return first_layer_from_matrix(W1, channels, lay.J, lay.L, effective=effective)
+
+
+def as_learned(layer: FirstLayer, model) -> FirstLayer:
+    """`layer` as W₁ acting on BN-normalised coefficients (what `replaced_first_layer` takes): an effective
+    layer W₁·diag(1/σ) (e.g. thresholded) times diag(σ) of `model`'s input BatchNorm; a copy otherwise."""
+    if not layer.effective:
+        return layer.copy()
+    channels = list(model.input_channels)
+    matrix = layer.to_matrix(channels) * input_sigma(model)[None, :]
+    return first_layer_from_matrix(matrix, channels, layer.J, layer.L, effective=False)
+
+
+def as_effective(layer: FirstLayer, model) -> FirstLayer:
+    """`layer` as the weights on raw coefficients, W₁·diag(1/σ) with σ of `model`'s input BatchNorm
+    (a copy when it already is)."""
+    if layer.effective:
+        return layer.copy()
+    channels = list(model.input_channels)
+    matrix = layer.to_matrix(channels) / input_sigma(model)[None, :]
+    return first_layer_from_matrix(matrix, channels, layer.J, layer.L, effective=True)
 
 
 def _layout_of(channels):
@@ -496,7 +517,7 @@ def nonzero_coefficients(layer: FirstLayer, domain: str = "theta", atol: float =
 
 
 __all__ = [
-    "FirstLayer", "absolute_angles", "angular_dft", "band_coefficients", "band_limit", "breakdown_by",
+    "FirstLayer", "absolute_angles", "angular_dft", "as_effective", "as_learned", "band_coefficients", "band_limit", "breakdown_by",
     "check_band", "check_keep", "first_layer", "first_layer_from_matrix", "input_sigma",
     "invariance_scores", "inverse_angular_dft", "keep_masks", "kept_coefficients", "kept_count",
     "n_angular_coefficients", "nonzero_coefficients", "omega1", "omega1_energy", "omega2",
