@@ -5,6 +5,7 @@ from .cnn13 import CNN13, N_INNER
 from .nonlinearities import RHOS, ReLUk, SignSqrt, make_rho
 from .registry import MODELS
 from .sle import COLOURS, InputChannel, ScatteringSLE
+from .sle_fourier import FourierSLE  # registers sle_fourier (after sle: it reuses its registration)
 
 
 def build_model(name: str, **config):
@@ -18,6 +19,7 @@ __all__ = [
     "MODELS",
     "N_INNER",
     "RHOS",
+    "FourierSLE",
     "InputChannel",
     "ReLUk",
     "ScatteringSLE",
