@@ -20,6 +20,7 @@ COMMANDS = [
     "explorer.features_cli",
     "explorer.train_cli",
     "explorer.runs_cli",
+    "explorer.analyse_cli",
 ]
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.

@@ -1,0 +1,180 @@
+"""``explorer analyse spectra|threshold``: the angular Fourier analysis of an SLE run's first layer W₁
+(science.md §4) and its re-evaluation with W₁ thresholded.
+
+``explorer analyse spectra RUN [--effective] [--json]`` prints Ω₁/ΣΩ₁ per angular frequency and a summary
+of Ω₂. With ``--json`` it prints exactly this object (a stable schema for scripts)::
+
+    {"run": "sle-…",                 # the full run id
+     "weights": "W1" | "effective",  # W₁ as learned (on BN-normalised coefficients) or W₁·diag(1/σ)
+     "omega1": [L fractions],        # Ω₁/ΣΩ₁, index = ω_θ1 = 0..L−1 (ω and L−ω are ±ω); sums to 1
+     "omega2": [[L×L fractions]],    # Ω₂/ΣΩ₂ on the raw axes, [ω_θ1][ω_θ2]; sums to 1
+     "omega2_reindexed": [[L×L]],    # Ω₂/ΣΩ₂ on the axes (θ1, θ2 − θ1), [ω_θ1][ω of θ2 − θ1]
+     "L": L, "J": J}
+
+``explorer analyse threshold RUN --keep F [--per-unit] [--band B] [--domain fourier|theta] [--limit N]
+[--json]`` re-evaluates the network with W₁ thresholded (the largest fraction F of its angular-Fourier
+coefficients kept, globally or per output unit; ``--band B``: the angular frequencies |ω| ≤ B only;
+``--domain theta``: the same sparsity on the raw weights) on the run's full test set (10,000 images for
+CIFAR-10; ``--limit N``: N images balanced over the classes), the stored weights unchanged. ``--json``
+prints {"run", "keep", "mode" ("global" | "per_unit" | "band"), "domain" ("fourier" | "theta"),
+"accuracy_before", "accuracy_after" (fractions), "kept", "total" (angular coefficients of orders 1 and 2),
+"images", "weights": "W1", "seconds"} (+ "band" for a band limit).
+
+``explorer analyse threshold RUN --sweep [--limit N]`` computes the accuracy against F (20 fractions) for
+both domains and both modes, stores it beside the run (analysis ``threshold_sweep``; a second call reads
+it back) and prints it as a table (``--json``: the sweep as `explorer.analysis.threshold.sweep` returns it).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from explorer.train_cli import add_store_option, apply_store_option
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "analyse", help="spectra and thresholding of an SLE run's first layer",
+        description="Angular Fourier analysis of the first layer W₁ of a Scattering + SLE run "
+        "(science.md §4), and its re-evaluation with W₁ thresholded.")
+    actions = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+
+    spectra = actions.add_parser(
+        "spectra", help="Ω₁/ΣΩ₁ and Ω₂/ΣΩ₂ of W₁",
+        description="Ω₁/ΣΩ₁ per angular frequency ω_θ1 (orthonormal DFT over θ1) and a summary of "
+        "Ω₂/ΣΩ₂ (2-D DFT over (θ1, θ2), raw and re-indexed by (θ1, θ2 − θ1)).")
+    spectra.add_argument("run", help="run id or a unique prefix of an SLE run")
+    spectra.add_argument("--effective", action="store_true",
+                         help="the effective weights W₁·diag(1/σ) on raw coefficients (default: W₁ as "
+                         "learned, on BN-normalised coefficients)")
+    spectra.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
+                         "in `python -m pydoc explorer.analyse_cli`)")
+    add_store_option(spectra)
+    spectra.set_defaults(func=_spectra)
+
+    threshold = actions.add_parser(
+        "threshold", help="test accuracy with W₁ thresholded",
+        description="Re-evaluate an SLE run on its test set with W₁ thresholded in angular Fourier "
+        "(or in θ), without retraining; the stored weights never change.")
+    threshold.add_argument("run", help="run id or a unique prefix of an SLE run")
+    threshold.add_argument("--keep", type=float, default=None, metavar="F",
+                           help="fraction of the coefficients kept, in [0, 1] (e.g. 0.2: 80%% zeroed)")
+    threshold.add_argument("--per-unit", action="store_true",
+                           help="keep the fraction within each output unit (default: over the whole layer)")
+    threshold.add_argument("--band", type=int, default=None, metavar="B",
+                           help="band limit: keep the angular frequencies |ω| ≤ B only (fourier domain)")
+    threshold.add_argument("--domain", choices=["fourier", "theta"], default=None,
+                           help="threshold angular-Fourier coefficients (default) or the raw weights")
+    threshold.add_argument("--limit", type=int, default=None, metavar="N",
+                           help="N test images balanced over the classes (a fast estimate)")
+    threshold.add_argument("--sweep", action="store_true",
+                           help="every fraction, both domains and both modes; stored beside the run")
+    threshold.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    threshold.add_argument("--json", action="store_true", help="machine-readable output")
+    add_store_option(threshold)
+    threshold.set_defaults(func=_threshold)
+
+
+# -- spectra ------------------------------------------------------------------------------------------------
+
+def spectra_summary(run_id: str, effective: bool = False) -> dict:
+    """The ``--json`` object of ``explorer analyse spectra`` (schema in the module's docstring)."""
+    from explorer.analysis import spectra
+    from explorer.analysis.threshold import load_sle
+
+    run, model = load_sle(run_id, device="cpu")
+    layer = spectra.first_layer(model, effective=effective)
+    return {"run": run.id, "weights": "effective" if effective else "W1",
+            "omega1": [float(v) for v in spectra.omega1(layer)],
+            "omega2": np.asarray(spectra.omega2(layer), dtype=float).tolist(),
+            "omega2_reindexed": np.asarray(spectra.omega2(layer, reindexed=True), dtype=float).tolist(),
+            "L": int(layer.L), "J": int(layer.J)}
+
+
+def _signed(omega: int, L: int) -> str:
+    return "0" if omega == 0 else f"±{min(omega, L - omega)}" if 2 * omega != L else f"{omega}"
+
+
+def _spectra(args) -> None:
+    apply_store_option(args)
+    summary = spectra_summary(args.run, args.effective)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    L, J = summary["L"], summary["J"]
+    label = ("effective weights W₁·diag(1/σ) (on raw scattering coefficients)" if args.effective
+             else "W₁ as learned (on BN-normalised scattering coefficients)")
+    print(f"run {summary['run']}: {label}; J={J}, L={L}")
+    print("Ω₁/ΣΩ₁ (order 1, orthonormal DFT over θ1):")
+    for omega, share in enumerate(summary["omega1"]):
+        print(f"  ω_θ1={omega} ({_signed(omega, L):>2})  {share:7.2%}  {'█' * round(40 * share)}")
+    raw, rel = np.asarray(summary["omega2"]), np.asarray(summary["omega2_reindexed"])
+    line = sum(raw[a, (-a) % L] for a in range(L))
+    low = rel[[w for w in range(L) if min(w, L - w) <= 1]].sum()
+    print("Ω₂/ΣΩ₂ (order 2, 2-D DFT over (θ1, θ2)):")
+    print(f"  re-indexed (θ1, θ2 − θ1): {rel[0].sum():.2%} at ω_θ1 = 0 (rotation invariance), "
+          f"{low:.2%} at |ω_θ1| ≤ 1")
+    print(f"  raw (θ1, θ2): {line:.2%} on the line ω_θ1 + ω_θ2 ≡ 0 (mod {L})")
+    for name, grid in (("re-indexed", rel), ("raw", raw)):
+        top = np.argsort(grid, axis=None)[::-1][:5]
+        cells = ", ".join(f"({a},{b}) {grid[a, b]:.2%}" for a, b in zip(*np.unravel_index(top, grid.shape)))
+        print(f"  top cells {name} (ω_θ1,ω_θ2): {cells}")
+
+
+# -- threshold ------------------------------------------------------------------------------------------------
+
+def _threshold(args) -> None:
+    apply_store_option(args)
+    if args.sweep:
+        _sweep(args)
+        return
+    if args.band is not None:
+        if args.keep is not None or args.per_unit:
+            raise ValueError("--band B keeps the angular frequencies |ω| ≤ B: it takes no --keep or "
+                             "--per-unit.")
+        mode = "band"
+    elif args.keep is None:
+        raise ValueError("give --keep F (the fraction of W₁'s coefficients kept, in [0, 1]), --band B "
+                         "or --sweep.")
+    else:
+        mode = "per_unit" if args.per_unit else "global"
+    from explorer.analysis.threshold import threshold_accuracy
+
+    domain = args.domain or "fourier"
+    result = threshold_accuracy(args.run, args.keep, mode, domain, band=args.band if args.band is not None
+                                else 1, limit=args.limit, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+        return
+    where = "in angular Fourier" if domain == "fourier" else "in θ (raw weights)"
+    what = (f"band limit |ω| ≤ {result['band']}" if mode == "band"
+            else f"keep {result['keep']:.2%} ({'per output unit' if mode == 'per_unit' else 'globally'})")
+    drop = 100 * (result["accuracy_before"] - result["accuracy_after"])
+    print(f"run {result['run']}: W₁ thresholded {where}, {what}: {result['kept']} of {result['total']} "
+          f"angular coefficients kept (orders 1 and 2; order 0 untouched)")
+    print(f"test accuracy on {result['images']} images: before {result['accuracy_before']:.2%}, after "
+          f"{result['accuracy_after']:.2%} ({-drop:+.2f} points; {result['seconds']:.1f} s)")
+
+
+def _sweep(args) -> None:
+    if args.keep is not None or args.per_unit or args.band is not None or args.domain is not None:
+        raise ValueError("--sweep runs every fraction for both domains and both modes: it takes no "
+                         "--keep, --per-unit, --band or --domain (only --limit).")
+    from explorer.analysis.threshold import sweep
+
+    result = sweep(args.run, limit=args.limit, progress=not args.json, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+        return
+    acc = result["accuracy"]
+    state = "computed and stored" if result["computed"] else "read from the store"
+    print(f"run {result['run']}: threshold sweep on {result['images']} test images ({state}: "
+          f"{result['path']})")
+    print(f"accuracy before: {result['accuracy_before']:.2%}; band limit |ω| ≤ {result['band']}: "
+          f"{result['band_accuracy']:.2%} ({result['band_kept']} of {result['total']} coefficients)")
+    print(f"{'keep':>6}  {'fourier global':>14}  {'fourier per-unit':>16}  {'theta global':>12}  "
+          f"{'theta per-unit':>14}")
+    for i, keep in enumerate(result["fractions"]):
+        print(f"{keep:>6.0%}  {acc['fourier']['global'][i]:>14.2%}  {acc['fourier']['per_unit'][i]:>16.2%}  "
+              f"{acc['theta']['global'][i]:>12.2%}  {acc['theta']['per_unit'][i]:>14.2%}")
