@@ -223,3 +223,20 @@ def test_the_runs_page_form_offers_the_band():
     assert argv[0] == "sle_fourier" and argv[argv.index("--band") + 1] == "1"
     config = config_from_args(jobs._parse_train_args(argv))
     assert config["model_config"]["band"] == 1 and config["model_config"]["widths"] == [16, 8]
+
+
+def test_orbit_batch_norm_is_batch_norm_with_statistics_pooled_over_each_orbit():
+    from explorer.nets.sle_fourier import OrbitBatchNorm
+
+    torch.manual_seed(0)
+    single, reference = OrbitBatchNorm(torch.arange(5)), torch.nn.BatchNorm2d(5, affine=False)
+    for _ in range(3):
+        x = torch.randn(7, 5, 3, 3) * 3 + 1
+        torch.testing.assert_close(single(x), reference(x))
+    torch.testing.assert_close(single.running_var, reference.running_var)
+    single.eval(), reference.eval()
+    torch.testing.assert_close(single(x), reference(x))
+    tied, x = OrbitBatchNorm(torch.tensor([0, 1, 0])), torch.randn(4, 3, 3, 3)
+    pooled = torch.cat([x[:, 0], x[:, 2]])[:, None]  # channels 0 and 2 as more samples of one channel
+    expected = torch.nn.functional.batch_norm(pooled, None, None, training=True)
+    torch.testing.assert_close(tied(x)[:, [0, 2]], torch.stack([expected[:4, 0], expected[4:, 0]], dim=1))

@@ -26,7 +26,10 @@ j2, δ); order 0 alone), so the normalisation commutes with rotations by multipl
 B = 0 the encoder's map of an image turned by 90° is then that of the image, turned (the local encoder is
 exactly rotation-invariant, up to the engine's rounding); the logits are not, as in the free SLE, because
 the classifier reads the flattened 8×8 map position by position. The mirror flip augmentation of the SLE
-applies unchanged (a mirror maps orbits onto orbits).
+applies unchanged (a mirror maps orbits onto orbits). A consequence worth knowing: the synthetic set's two
+classes (vertical and horizontal stripes) are one 90° turn apart, so at B = 0 each window's code is the same
+for both and only the classifier's spatial reading is left (measured once, widths [8], L = 4, 64 images,
+3 epochs: 0.59 test accuracy at B = 0, 0.81 at B = 1, 1.0 for the free SLE).
 
 W₁'s parameter count, K · 3 · (1 + J·n + J(J−1)/2 · n · L) with n = min(2B + 1, L) (`first_layer_parameters`),
 for J = 2, L = 8, widths (512, 512):
