@@ -149,12 +149,12 @@ def _threshold(args) -> None:
         return
     where = "in angular Fourier" if domain == "fourier" else "in θ (raw weights)"
     what = (f"band limit |ω| ≤ {result['band']}" if mode == "band"
-            else f"keep {result['keep']:.2%} ({'per output unit' if mode == 'per_unit' else 'globally'})")
-    drop = 100 * (result["accuracy_before"] - result["accuracy_after"])
+            else f"keep {100 * result['keep']:g}% ({'per output unit' if mode == 'per_unit' else 'globally'})")
+    change = 100 * (result["accuracy_after"] - result["accuracy_before"]) + 0.0  # no "-0.00"
     print(f"run {result['run']}: W₁ thresholded {where}, {what}: {result['kept']} of {result['total']} "
           f"angular coefficients kept (orders 1 and 2; order 0 untouched)")
     print(f"test accuracy on {result['images']} images: before {result['accuracy_before']:.2%}, after "
-          f"{result['accuracy_after']:.2%} ({-drop:+.2f} points; {result['seconds']:.1f} s)")
+          f"{result['accuracy_after']:.2%} ({change:+.2f} points; {result['seconds']:.1f} s)")
 
 
 def _sweep(args) -> None:
