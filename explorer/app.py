@@ -32,15 +32,30 @@ pn.widgets.slider._SliderBase._debounce = 0
 def _change_event_in_order(change_event):
     """With a thread pool (nthreads), Panel hands each burst of browser changes of one widget to any free
     thread, so two bursts of the same slider could be applied at once, and an older value could reach
-    the browser after a newer one (the slider then showed 4 while the plots showed 7). One lock per widget
-    applies its bursts one after the other; different widgets still run in parallel."""
+    the browser after a newer one (the slider then showed 4 while the plots showed 7). Here a burst that
+    arrives while the widget's previous one is being applied is left to that thread, which applies it
+    next: one widget's changes in order, no worker thread ever waiting (a waiting worker could starve
+    the pool), different widgets still in parallel."""
     guard = threading.Lock()
 
     def in_order(self, doc):
         with guard:
-            lock = self.__dict__.setdefault("_explorer_change_lock", threading.RLock())
-        with lock:
-            change_event(self, doc)
+            if self.__dict__.get("_explorer_applying"):
+                self._explorer_more = True  # the applying thread takes these events next
+                return
+            self._explorer_applying, self._explorer_more = True, False
+        try:
+            while True:
+                change_event(self, doc)
+                with guard:
+                    if not (self._explorer_more and self._events):
+                        self._explorer_applying = self._explorer_more = False
+                        return
+                    self._explorer_more = False
+        except BaseException:
+            with guard:
+                self._explorer_applying = self._explorer_more = False
+            raise
     in_order.__wrapped__ = change_event
     return in_order
 
