@@ -209,3 +209,14 @@ def test_the_shipped_sle_keeps_most_of_its_accuracy_at_20_percent(tmp_path):
     assert result["accuracy_before"] == pytest.approx(run.metrics[-1]["test_acc"], abs=0.025)
     assert result["accuracy_before"] == pytest.approx(0.7849, abs=0.025)
     assert 0.1 < result["accuracy_after"] <= result["accuracy_before"] + 0.02
+
+
+def test_the_sle_and_its_structured_variant_are_read_other_models_refused():
+    from types import SimpleNamespace
+
+    from explorer.analysis.threshold import check_sle
+
+    for model in ("sle", "sle_fourier"):
+        check_sle(SimpleNamespace(id=f"{model}-0123456789ab", config={"model": model}))
+    with pytest.raises(ValueError, match="is a cnn13, not an SLE"):
+        check_sle(SimpleNamespace(id="cnn13-0123456789ab", config={"model": "cnn13"}))

@@ -50,8 +50,11 @@ def _load_run(run: Run | str, store: RunStore | None = None) -> Run:
 
 def check_sle(run: Run) -> None:
     """ValueError unless the run is an SLE (spectra and thresholding read an SLE's first layer)."""
+    from explorer.nets import ScatteringSLE, registry
+
     model = (run.config or {}).get("model")
-    if model != "sle":
+    sle_like = model in registry.names() and issubclass(registry.get(model).constructor, ScatteringSLE)
+    if not sle_like:  # the SLE and its variants (sle_fourier) have a first layer W₁ to read and swap
         raise ValueError(f"run {run.id} is a {model}, not an SLE: spectra and thresholding read an "
                          f"SLE's first layer.")
 
