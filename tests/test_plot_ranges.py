@@ -17,6 +17,8 @@ SCENARIOS = {
                    {"source": "synthetic pattern"}],
     "invariance": [{"J": 1}, {"size": 64}, {"L": 4}, {"J": 3}, {"image_name": "synthetic: grating"}],
     "reconstruction": [{"size": 64}, {"image_name": "synthetic: grating"}, {"size": 32}],
+    "spectra": [{"effective": True}, {"colour": "red"}, {"j1": 1}, {"pair": (0, 1)}, {"rank": 511},
+                {"effective": False, "colour": "all", "j1": "all", "pair": "all", "rank": 0}],
 }
 
 

@@ -151,3 +151,33 @@ def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
     out = lipschitz_ratios(images, J, L, n_pairs=n_pairs)
     out["source"] = source
     return out
+
+
+# -- the first layer W₁ of a stored SLE run (explorer.analysis.spectra), cached by run and weights ---------
+@functools.lru_cache(maxsize=8)
+def cached_first_layer(run_id: str, effective: bool = False):
+    """`spectra.first_layer` of the stored run `run_id` (rebuilt on the CPU), as learned or effective
+    W₁·diag(1/σ); loaded once per process. ValueError when the run is missing, damaged or not SLE-like."""
+    from explorer.runs import RunStore
+
+    from .spectra import first_layer
+    from .threshold import check_sle
+
+    try:
+        run = RunStore().load(run_id)
+        check_sle(run)
+        model = run.build_model("cpu")
+    except OSError as exc:  # a missing run (RunNotFoundError), an unreadable file
+        raise ValueError(f"cannot load run {run_id}: {exc}") from None
+    return first_layer(model, effective=bool(effective))
+
+
+@functools.lru_cache(maxsize=8)
+def cached_invariance_ranking(run_id: str, effective: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, order) of the run's units: `spectra.invariance_scores` per unit k, and the units sorted by
+    decreasing score (order[0] is the most rotation-invariant unit; ties by unit index)."""
+    from .spectra import invariance_scores
+
+    scores = invariance_scores(cached_first_layer(run_id, bool(effective)))
+    order = np.argsort(-scores, kind="stable")
+    return scores, order

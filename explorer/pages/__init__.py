@@ -31,6 +31,10 @@ PAGES: list[PageSpec] = [
     PageSpec("invariance", "Invariance & stability", "explorer.pages.invariance:InvariancePage",
              r"What $$S_J$$ forgets and what it keeps: rotations, translations smaller than $$2^J$$, smooth "
              r"deformations, and the Lipschitz bound $$\Vert S x - S y \Vert \le \Vert x - y \Vert$$."),
+    PageSpec("spectra", "SLE spectra", "explorer.pages.spectra:SpectraPage",
+             r"Rotation invariance learned by a trained Scattering + SLE: the angular Fourier spectra "
+             r"$$\Omega_1, \Omega_2$$ of its first layer $$W_1$$ (energy at low angular frequency) and its units "
+             "ranked by invariance score, one unit's weights along the angle beside their DFT."),
     PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
              "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
              "structure that order 2 restores."),
