@@ -24,6 +24,26 @@ from explorer.scattering.channels import colour_channels
 COLOURS = ("red", "green", "blue")
 
 
+def replacement_first_layer(current: torch.Tensor, new_weight, input_channels) -> torch.Tensor:
+    """A copy of W₁ ``current`` (outputs, input channels) with ``new_weight`` put in: a full W₁ (also as a
+    1×1 convolution's weight) or a mapping {(colour, Path): column} that replaces those columns only."""
+    replacement = current.detach().clone()
+    if isinstance(new_weight, Mapping):
+        index = {(c.colour, c.path): i for i, c in enumerate(input_channels)}
+        unknown = [key for key in new_weight if key not in index]
+        if unknown:
+            raise KeyError(f"not input channels of this model: {unknown[:3]}; keys are "
+                           "(colour, Path) as in input_channels.")
+        for key, column in new_weight.items():
+            replacement[:, index[key]] = torch.as_tensor(column)
+        return replacement
+    new_weight = torch.as_tensor(new_weight)
+    if tuple(new_weight.shape) not in (tuple(replacement.shape), (*replacement.shape, 1, 1)):
+        raise ValueError(f"W₁ must have shape {tuple(replacement.shape)} (outputs, input channels), "
+                         f"got {tuple(new_weight.shape)}.")
+    return replacement.copy_(new_weight.reshape(replacement.shape))
+
+
 class ScatteringSLE(nn.Module):
     def __init__(self, J: int = 2, L: int = 8, widths: tuple[int, ...] = (512, 512),
                  image_shape: tuple[int, int] = (32, 32), num_classes: int = 10):
@@ -68,23 +88,8 @@ class ScatteringSLE(nn.Module):
         back bit for bit on exit (even on an exception). ``w`` is a full W₁ (outputs, input
         channels) or a mapping {(colour, Path): column} that replaces those columns only."""
         weight = self.encoder[0].weight
-        w1 = self.first_layer_weight
         with torch.no_grad():
-            replacement = w1.detach().clone()
-            if isinstance(new_weight, Mapping):
-                index = {(c.colour, c.path): i for i, c in enumerate(self.input_channels)}
-                unknown = [key for key in new_weight if key not in index]
-                if unknown:
-                    raise KeyError(f"not input channels of this model: {unknown[:3]}; keys are "
-                                   "(colour, Path) as in input_channels.")
-                for key, column in new_weight.items():
-                    replacement[:, index[key]] = torch.as_tensor(column)
-            else:
-                new_weight = torch.as_tensor(new_weight)
-                if tuple(new_weight.shape) not in (tuple(w1.shape), tuple(weight.shape)):
-                    raise ValueError(f"W₁ must have shape {tuple(w1.shape)} (outputs, input "
-                                     f"channels), got {tuple(new_weight.shape)}.")
-                replacement.copy_(new_weight.reshape(w1.shape))
+            replacement = replacement_first_layer(self.first_layer_weight, new_weight, self.input_channels)
             original = weight.detach().clone()
             weight.copy_(replacement.view_as(weight))
         try:

@@ -56,7 +56,7 @@ from torch import nn
 
 from explorer.scattering import merge_orders
 
-from .sle import COLOURS, ScatteringSLE
+from .sle import COLOURS, ScatteringSLE, replacement_first_layer
 
 
 def kept_frequencies(L: int, band: int) -> int:
@@ -214,22 +214,7 @@ class FourierSLE(ScatteringSLE):
         (outputs, input channels), or {(colour, Path): column} for some columns), which need not be in the
         band; the coefficients are untouched, and the parametrised W₁ is back on exit."""
         with torch.no_grad():
-            replacement = self.encoder[0].matrix.detach().clone()
-            if isinstance(new_weight, Mapping):
-                index = {(c.colour, c.path): i for i, c in enumerate(self.input_channels)}
-                unknown = [key for key in new_weight if key not in index]
-                if unknown:
-                    raise KeyError(f"not input channels of this model: {unknown[:3]}; keys are "
-                                   "(colour, Path) as in input_channels.")
-                for key, column in new_weight.items():
-                    replacement[:, index[key]] = torch.as_tensor(column)
-            else:
-                new_weight = torch.as_tensor(new_weight)
-                shapes = (tuple(replacement.shape), (*replacement.shape, 1, 1))
-                if tuple(new_weight.shape) not in shapes:
-                    raise ValueError(f"W₁ must have shape {shapes[0]} (outputs, input channels), got "
-                                     f"{tuple(new_weight.shape)}.")
-                replacement.copy_(new_weight.reshape(replacement.shape))
+            replacement = replacement_first_layer(self.encoder[0].matrix, new_weight, self.input_channels)
         previous, self._replacement = self._replacement, replacement
         try:
             yield self
