@@ -29,18 +29,24 @@ def start_server(port: int, env: dict | None = None) -> subprocess.Popen:
            "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
+    return wait_until_answering(proc, f"http://127.0.0.1:{port}/liveness", 60, "panel serve",
+                                lambda: proc.stdout.read())
+
+
+def wait_until_answering(proc: subprocess.Popen, url: str, seconds: float, name: str, output) -> subprocess.Popen:
+    """`proc` once `url` answers 200; its `output()` in the error if it exits, stopped if it never answers."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"panel serve exited: {proc.stdout.read()}")
+            raise RuntimeError(f"{name} exited: {output()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=1) as r:
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return proc
         except OSError:
             time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("panel serve did not answer /liveness within 60 s")
+    stop_server(proc)
+    raise RuntimeError(f"{name} did not answer {url} within {seconds:g} s")
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -10,12 +10,11 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, free_port, stop_server
+from .conftest import ROOT, free_port, stop_server, wait_until_answering
 from .helpers import console_errors, plot_titles, record_console, wait_for_title, wait_for_titles_change
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -49,18 +48,8 @@ def start_jupyterlab(root: Path, home: Path, port: int) -> subprocess.Popen:
         cmd.append("--allow-root")
     with open(home / "jupyterlab.log", "w") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited: {(home / 'jupyterlab.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError("jupyter lab did not answer /api/status within 90 s")
+    return wait_until_answering(proc, f"http://127.0.0.1:{port}/api/status", 90, "jupyter lab",
+                                lambda: (home / "jupyterlab.log").read_text())
 
 
 def kernel_idle(page) -> None:
