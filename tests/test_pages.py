@@ -77,21 +77,24 @@ def visible_texts(root) -> list[str]:
     return [html.unescape(m.text) for m in root.references() if isinstance(m, HTML) and m.visible]
 
 
-def test_wavelets_theta_slider_shows_index_and_degrees_following_L():
-    """The θ slider writes "2 (45°)" (formatted in the browser, so a drag shows it at once) and the degrees
+@pytest.mark.parametrize("slug,attribute,name,new_L", [("wavelets", "theta_slider", "θ", 16),
+                                                     ("scattering", "theta1_slider", "θ1", 12)])
+def test_theta_sliders_show_index_and_degrees_following_L(slug, attribute, name, new_L):
+    """A θ slider writes "2 (45°)" (formatted in the browser, so a drag shows it at once) and the degrees
     follow L; its title changes with L too, which is what makes Bokeh redraw the value with the new format."""
     from bokeh.models import CustomJSTickFormatter
 
-    page = build_app("wavelets").page
-    slider = page.theta_slider
+    page = build_app(slug).page
+    slider = getattr(page, attribute)
     assert isinstance(slider.format, CustomJSTickFormatter)
     assert slider.format.args == {"L": 8} and "tick * 180 / L" in slider.format.code
-    assert slider.label == "θ index (0–7)"
+    assert slider.label == f"{name} index (0–7)"
     root = render(page.controls)
-    page.L = 16
-    assert slider.format.args == {"L": 16} and slider.label == "θ index (0–15)"
-    bk = [m for m in root.references() if getattr(m, "title", None) == "θ index (0–15)"]
-    assert len(bk) == 1 and bk[0].format.args == {"L": 16} and bk[0].end == 15  # what the browser gets
+    page.L = new_L
+    title = f"{name} index (0–{new_L - 1})"
+    assert slider.format.args == {"L": new_L} and slider.label == title
+    bk = [m for m in root.references() if getattr(m, "title", None) == title]
+    assert len(bk) == 1 and bk[0].format.args == {"L": new_L} and bk[0].end == new_L - 1  # what the browser gets
 
 
 def test_wavelets_page_warns_when_the_bank_may_expand_distances():
@@ -153,23 +156,6 @@ def test_scattering_radio_groups_are_labelled():
     for i, label in zip(radios, ["Image size (pixels)", "L (angles θ = index·180°/L)"]):
         above = leaves[i - 1]
         assert isinstance(above, pn.pane.Markdown) and above.object == label, above
-
-
-def test_scattering_theta1_slider_shows_index_and_degrees_following_L():
-    """The θ1 slider writes "2 (45°)" (formatted in the browser, so a drag shows it at once) and the degrees
-    follow L; its title changes with L too, which is what makes Bokeh redraw the value with the new format."""
-    from bokeh.models import CustomJSTickFormatter
-
-    page = build_app("scattering").page
-    slider = page.theta1_slider
-    assert isinstance(slider.format, CustomJSTickFormatter)
-    assert slider.format.args == {"L": 8} and "180 * tick / L" in slider.format.code
-    assert slider.label == "θ1 index (0–7)"
-    root = render(page.controls)
-    page.L = 12
-    assert slider.format.args == {"L": 12} and slider.label == "θ1 index (0–11)"
-    bk = [m for m in root.references() if getattr(m, "title", None) == "θ1 index (0–11)"]
-    assert len(bk) == 1 and bk[0].format.args == {"L": 12} and bk[0].end == 11  # what the browser gets
 
 
 def test_scattering_upload_limit_is_checked_in_the_browser_and_on_the_server():

@@ -22,6 +22,27 @@ def figure(obj, caption: str, width: int = 400, **kwargs) -> pn.Column:
     return frame
 
 
+def labelled(widget, label: str | None = None) -> pn.Column:
+    """A widget that shows no title of its own (a radio group) under `label` (default: its name), in the
+    sliders' style."""
+    return pn.Column(pn.pane.Markdown(label or widget.name, margin=(5, 10, -12, 10), styles={"font-size": "13px"}),
+                     widget, sizing_mode="stretch_width")
+
+
+def theta_format(L: int):
+    """How a θ-index slider shows its value: the index and its angle, "2 (45°)" for L = 8, computed in the
+    browser so that a drag shows it at once."""
+    from bokeh.models import CustomJSTickFormatter
+
+    return CustomJSTickFormatter(args={"L": int(L)},
+                                 code="return tick.toFixed(0) + ' (' + +(tick * 180 / L).toFixed(2) + '°)';")
+
+
+def theta_label(name: str, L: int) -> str:
+    # Changes with L on purpose: Bokeh redraws a slider's "title: value" on a new title, not on a new format.
+    return f"{name} index (0–{int(L) - 1})"
+
+
 def _is_stale(frame) -> bool:
     return all(frame.styles.get(k) == v for k, v in STALE_STYLES.items())
 

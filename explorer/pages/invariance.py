@@ -12,13 +12,7 @@ from explorer.analysis import cache
 from explorer.data import sources
 from explorer.views import invariance as iv
 
-from .base import Page, figure
-
-
-def labelled(widget) -> pn.Column:
-    """`widget` under its name: a RadioButtonGroup shows no title of its own."""
-    return pn.Column(pn.pane.Markdown(widget.name, margin=(5, 10, -12, 10), styles={"font-size": "13px"}),
-                     widget, sizing_mode="stretch_width")
+from .base import Page, figure, labelled
 
 
 class InvariancePage(Page):

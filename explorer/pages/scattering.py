@@ -7,7 +7,6 @@ import traceback
 import holoviews as hv
 import panel as pn
 import param
-from bokeh.models import CustomJSTickFormatter
 from holoviews.core.options import SkipRendering
 
 from explorer.analysis import cache
@@ -15,29 +14,11 @@ from explorer.data import DatasetNotFoundError, ImageError, list_images, sources
 from explorer.data.images import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
 from explorer.views import scattering as sv
 
-from .base import Page, figure
+from .base import Page, figure, labelled, theta_format, theta_label
 
 SOURCES = ["sample image", "synthetic pattern", "CIFAR-10 test image", "uploaded file"]
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 UPLOAD_TYPES = [".png", ".jpg", ".jpeg", "image/png", "image/jpeg"]
-
-
-def theta_format(L: int) -> CustomJSTickFormatter:
-    """How the θ1 slider shows its value: the index and its angle, "2 (45°)", computed in the browser so
-    that dragging shows it at once."""
-    return CustomJSTickFormatter(args={"L": int(L)},
-                                 code="return tick + ' (' + Number((180 * tick / L).toFixed(2)) + '°)'")
-
-
-def theta_label(L: int) -> str:
-    # Changes with L on purpose: Bokeh redraws a slider's "title: value" on a new title, not on a new format.
-    return f"θ1 index (0–{int(L) - 1})"
-
-
-def labelled(widget, label: str) -> pn.Column:
-    """A widget that shows no title of its own (a radio group) under a label in the sliders' style."""
-    return pn.Column(pn.pane.Markdown(label, margin=(5, 10, -12, 10), styles={"font-size": "13px"}), widget,
-                     sizing_mode="stretch_width")
 
 
 class ScatteringPage(Page):
@@ -116,7 +97,7 @@ class ScatteringPage(Page):
                                                margin=(0, 10)), self.upload],
         }
         self.theta1_slider = w.IntSlider.from_param(self.param.theta1, format=theta_format(self.L),
-                                                    label=theta_label(self.L))
+                                                    label=theta_label("θ1", self.L))
         self.controls = pn.Column(
             w.Select.from_param(self.param.source),
             *[x for ws in self._source_widgets.values() for x in ws],
@@ -144,7 +125,7 @@ class ScatteringPage(Page):
         slider = getattr(self, "theta1_slider", None)
         if slider is not None and slider.format.args["L"] != self.L:
             slider.format = theta_format(self.L)
-            slider.label = theta_label(self.L)  # after the format: the new title redraws the value with it
+            slider.label = theta_label("θ1", self.L)  # after the format: the new title redraws the value with it
 
     def _show_source_widgets(self):
         for name, widgets in self._source_widgets.items():

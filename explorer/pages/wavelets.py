@@ -5,11 +5,10 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import CustomJSTickFormatter
 
 from explorer.views import wavelets as wv
 
-from .base import Page, figure
+from .base import Page, figure, theta_format, theta_label
 
 
 class WaveletsPage(Page):
@@ -78,7 +77,7 @@ class WaveletsPage(Page):
         """The θ slider shows "index (degrees)" for the current L. The title changes with L too: Bokeh redraws
         a slider's "title: value" on a new title, not on a new format."""
         self.theta_slider.format = theta_format(self.L)
-        self.theta_slider.label = f"θ index (0–{self.L - 1})"
+        self.theta_slider.label = theta_label("θ", self.L)
 
     def _check_lp(self, *_):
         try:
@@ -135,10 +134,3 @@ class WaveletsPage(Page):
             pn.FlexBox(figure(self.lp_pane, wv.CAPTIONS["lp"]), figure(self.lowpass_pane, wv.CAPTIONS["lowpass"])),
             sizing_mode="stretch_width",
         )
-
-
-def theta_format(L: int) -> CustomJSTickFormatter:
-    """The θ slider's value as "index (degrees)", e.g. "2 (45°)" for L = 8: computed in the browser, so a
-    drag shows it at once."""
-    return CustomJSTickFormatter(args={"L": int(L)},
-                                 code="return tick.toFixed(0) + ' (' + +(tick * 180 / L).toFixed(2) + '°)';")
