@@ -153,7 +153,8 @@ def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
     return out
 
 
-# -- the first layer W₁ of a stored SLE run (explorer.analysis.spectra), cached by run and weights ---------
+# -- the first layer W₁ of a stored SLE run (explorer.analysis.spectra), cached by run id (weights written later,
+# by a run still training, show only after a restart) -----------------------------------------------------
 @functools.lru_cache(maxsize=8)
 def cached_first_layer(run_id: str, effective: bool = False):
     """`spectra.first_layer` of the stored run `run_id` (rebuilt on the CPU), as learned or effective
