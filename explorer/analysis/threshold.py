@@ -210,6 +210,45 @@ def evaluation_features(run: Run | str, limit: int | None = None):
     return split
 
 
+def sample_features(run: Run | str, limit: int | None = None, prefer_full: bool = False):
+    """(Split of scattering features (N, 3, P, h, w) and labels, source text) of CIFAR-10 test *images*
+    scattered on the fly with the run's own (J, L): the 300 shipped test images (`explorer.data.samples`),
+    or with ``prefer_full`` the configured test split; ``limit`` images balanced over the classes. What a
+    page evaluates on when the stored test features are absent (say so beside the figure: 300 images are
+    an estimate, not the 10,000-image accuracy)."""
+    from explorer.data.samples import test_images
+    from explorer.training.data import Split
+
+    run = _load_run(run)
+    check_sle(run)
+    config = run.config["model_config"]
+    chosen = test_images(limit, prefer_full=prefer_full)
+    key = (int(config["J"]), int(config["L"]), chosen.source, len(chosen.labels), chosen.indices.tobytes())
+    return Split(_scattered(key, chosen.images), chosen.labels), chosen.source
+
+
+_SCATTERED: dict = {}
+
+
+def _scattered(key, images) -> np.ndarray:
+    """Features of these uint8 images at (J, L), remembered for the last few image sets (read-only)."""
+    if key in _SCATTERED:
+        return _SCATTERED[key]
+    from explorer.scattering import Scattering2D
+
+    J, L = key[0], key[1]
+    scattering = Scattering2D(J, images.shape[-2:], L)
+    with torch.no_grad():
+        parts = [scattering(torch.from_numpy(np.ascontiguousarray(images[i:i + EVAL_BATCH])).float().div_(255))
+                 for i in range(0, len(images), EVAL_BATCH)]
+    features = torch.cat(parts).numpy()
+    features.flags.writeable = False
+    while len(_SCATTERED) >= 4:
+        _SCATTERED.pop(next(iter(_SCATTERED)))
+    _SCATTERED[key] = features
+    return features
+
+
 @functools.lru_cache(maxsize=2)
 def _computed_test_features(dataset: str, J: int, L: int):
     """The test features of a small generated set (the synthetic stripes), computed in memory once per

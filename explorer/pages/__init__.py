@@ -35,6 +35,14 @@ PAGES: list[PageSpec] = [
              r"Rotation invariance learned by a trained Scattering + SLE: the angular Fourier spectra "
              r"$$\Omega_1, \Omega_2$$ of its first layer $$W_1$$ (energy at low angular frequency) and its units "
              "ranked by invariance score, one unit's weights along the angle beside their DFT."),
+    PageSpec("thresholding", "SLE thresholding", "explorer.pages.thresholding:ThresholdingPage",
+             r"What rotation invariance is worth: keep a fraction of $$W_1$$'s angular-Fourier coefficients (or of "
+             "its raw weights) and re-evaluate the trained SLE without retraining: the accuracy against the kept "
+             "fraction in both domains, and the talk's 80 % thresholded for about 2 % accuracy."),
+    PageSpec("rotation", "Rotation in learned weights", "explorer.pages.rotation:RotationPage",
+             "Rotate test images by multiples of π/L and watch one SLE unit's response before and after, "
+             "across a batch: which units are invariant, which are tuned, and the structured SLE built "
+             "invariant."),
     PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
              "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
              "structure that order 2 restores."),
