@@ -26,6 +26,7 @@ LIVE_PAGES = {
     "02_scattering": ("scattering", "S2 children of j1=0, θ1=0°"),
     "03_invariance_and_stability": ("invariance", "Rotation by 0°"),  # the first of its tabs
     "04_training_runs": ("runs", "Accuracy of cnn13-"),  # the run the notebook trained, selected
+    "05_sle_spectra": ("spectra", "Ω₁/ΣΩ₁ of W₁, all colours, all j1"),
 }
 # The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python
 # version would differ between readers).
