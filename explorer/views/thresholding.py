@@ -1,0 +1,126 @@
+"""Figures of the SLE Thresholding page: the spectrum of W₁ before and after thresholding, one unit's weights
+before and after, the accuracy against the kept fraction from the stored sweep with the current point, and
+the drop at 80 % thresholded beside the talk's.
+
+Pure HoloViews, no Panel. Thresholding always applies to W₁ as learned (on BN-normalised coefficients):
+every title says "W₁". Accuracies are shown in percent.
+"""
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+
+from .spectra import COLOUR_LINES, signed_frequencies, to_signed
+
+TALK_DROP = 2.0  # points: "about 2 %" lost at 80 % thresholded (the ImageNet J = 4 SLE, science.md §4)
+_OPTS = {"tools": ["hover"], "toolbar": "below", "framewise": True}
+
+# Markdown with LaTeX between $$…$$ (only backslash-letter commands).
+CAPTIONS = {
+    "spectrum": r"$$\Omega_1(\omega_{\theta_1})$$ of the learned $$W_1$$ (grey) and of the thresholded $$W_1$$ "
+                r"(red), both divided by the original's $$\sum \Omega_1$$, so the red bars sum to the share of "
+                r"order-1 energy kept. Look: a Fourier threshold keeps the low frequencies, where the energy is; "
+                r"a $$\theta$$-domain threshold spreads its loss over every frequency.",
+    "weights": r"One unit's order-1 weights $$w(\theta_1)$$ at the chosen $$j_1$$, one line per colour: solid "
+               r"before, dashed with dots after thresholding. Look: Fourier thresholding smooths the curves "
+               r"along $$\theta_1$$ (few harmonics left); $$\theta$$-domain thresholding zeroes single angles.",
+    "curves": r"Test accuracy against the kept fraction $$f$$, from the sweep stored beside the run: angular "
+              r"Fourier (blue) and $$\theta$$ domain (orange), global (solid) or per unit (dashed), the band "
+              r"limit as a green diamond; the red dot is the current setting read off the sweep at once, the "
+              r"black cross the live re-evaluation when it is on the same test set. Look: Fourier stays high "
+              r"down to small $$f$$, where the $$\theta$$ domain collapses.",
+    "drop": r"Accuracy lost when 80 % of $$W_1$$'s angular-Fourier coefficients are zeroed (keep $$f$$ = 0.2, "
+            r"global), without retraining: this run (CIFAR-10, this project's SLE) beside the talk's "
+            r"\"about 2 %\" (its ImageNet $$J$$ = 4 SLE). Look: a couple of points, as in the talk.",
+}
+
+SWEEP_STYLES = {  # (domain, mode) → label, colour, dash
+    ("fourier", "global"): ("Fourier, global", "#1f77b4", "solid"),
+    ("fourier", "per_unit"): ("Fourier, per unit", "#1f77b4", "dashed"),
+    ("theta", "global"): ("θ domain, global", "#ff7f0e", "solid"),
+    ("theta", "per_unit"): ("θ domain, per unit", "#ff7f0e", "dashed"),
+}
+
+
+def spectrum_bars(original, thresholded, L: int, title: str, width: int = 400) -> hv.Bars:
+    """Ω₁ energies (L,) (index ω = 0..L−1) of W₁ before and after, both divided by the original's total,
+    as grouped bars over the signed ω_θ1."""
+    original, thresholded = np.asarray(original, np.float64), np.asarray(thresholded, np.float64)
+    total = float(original.sum()) or 1.0
+    freq = hv.Dimension("th_omega", label="ω_θ1 (signed)")
+    version = hv.Dimension("th_version", label="W₁")
+    share = hv.Dimension("th_share", label="Ω₁ / ΣΩ₁ (original)")
+    rows = []
+    for w, before, after in zip(signed_frequencies(L), to_signed(original) / total, to_signed(thresholded) / total):
+        rows += [(str(w), "learned", float(before)), (str(w), "thresholded", float(after))]
+    top = max(max(r[2] for r in rows), 1e-12)
+    return hv.Bars(rows, kdims=[freq, version], vdims=[share]).opts(
+        title=title, frame_width=width, frame_height=230, ylim=(0, 1.08 * top), color=hv.dim("th_version").categorize(
+            {"learned": "#999999", "thresholded": "#d62728"}), show_legend=False, show_grid=True, **_OPTS)
+
+
+def unit_weights(before, after, colours, L: int, title: str, width: int = 360) -> hv.Overlay:
+    """One unit's order-1 weights (C, L) along θ1 before (solid) and after (dashed, dots), one colour each."""
+    before, after = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    theta = 180.0 * np.arange(L) / L
+    td = hv.Dimension("th_theta", label="θ1 (degrees)")
+    wd = hv.Dimension("th_weight", label="w(θ1) (W₁)")
+    layers = []
+    for row_before, row_after, colour in zip(before, after, colours):
+        line = COLOUR_LINES.get(colour, COLOUR_LINES["grey"])
+        layers.append(hv.Curve((theta, row_before), td, wd, label=f"{colour} before").opts(
+            color=line, line_width=2, framewise=True))
+        layers.append(hv.Curve((theta, row_after), td, wd, label=f"{colour} after").opts(
+            color=line, line_width=2, line_dash="dashed", framewise=True))
+        layers.append(hv.Scatter((theta, row_after), td, wd).opts(color=line, size=5, framewise=True))
+    peak = float(max(np.abs(before).max(initial=0), np.abs(after).max(initial=0))) or 1.0
+    return hv.Overlay(layers).opts(
+        hv.opts.Curve(frame_width=width, frame_height=230, show_grid=True, ylim=(-1.1 * peak, 1.1 * peak),
+                      xlim=(-5, 185), tools=["hover"], toolbar="below"),
+        hv.opts.Overlay(title=title, legend_position="right", show_legend=False))
+
+
+def accuracy_curves(sweep: dict | None, marker: tuple[float, float] | None, live: tuple[float, float] | None,
+                    band_point: tuple[float, float] | None, title: str, width: int = 470) -> hv.Overlay:
+    """The sweep's accuracy (%) against f: one curve per (domain, mode) (empty without a sweep), the band
+    limit's point, the current point read off the sweep (`marker`, (f, accuracy fraction)) and the live
+    re-evaluation (`live`). Every layer is present in every frame (a DynamicMap keeps its first layers)."""
+    fd = hv.Dimension("th_keep", label="kept fraction f", range=(0, 1))
+    ad = hv.Dimension("th_accuracy", label="test accuracy (%) (W₁ thresholded)")
+    layers, values = [], []
+    for (domain, mode), (label, colour, dash) in SWEEP_STYLES.items():
+        if sweep is not None:
+            x = np.asarray(sweep["fractions"], float)
+            y = 100 * np.asarray(sweep["accuracy"][domain][mode], float)
+        else:
+            x, y = np.zeros(0), np.zeros(0)
+        values += y.tolist()
+        layers.append(hv.Curve((x, y), fd, ad, label=label).opts(color=colour, line_dash=dash, line_width=2,
+                                                                 framewise=True))
+
+    def point(xy, **style):
+        data = [] if xy is None else [(float(xy[0]), 100 * float(xy[1]))]
+        values.extend(p[1] for p in data)
+        return hv.Scatter(data, fd, ad).opts(framewise=True, **style)
+
+    layers.append(point(band_point, color="#2ca02c", marker="diamond", size=12))
+    layers.append(point(marker, color="#d62728", size=13))
+    layers.append(point(live, color="black", marker="x", size=14, line_width=3))
+    lo, hi = (min(values), max(values)) if values else (0.0, 100.0)
+    pad = max(2.0, 0.05 * (hi - lo))
+    return hv.Overlay(layers).opts(
+        hv.opts.Curve(frame_width=width, frame_height=260, show_grid=True, xlim=(-0.02, 1.02),
+                      ylim=(max(lo - pad, 0), min(hi + pad, 100)), tools=["hover"], toolbar="below"),
+        hv.opts.Scatter(tools=["hover"]),
+        hv.opts.Overlay(title=title, legend_position="bottom_right"))
+
+
+def drop_bars(rows: list[tuple[str, float]], title: str, width: int = 330) -> hv.Bars:
+    """Accuracy drops in points (positive: lost), one bar per (label, drop), the talk's last."""
+    label = hv.Dimension("th_which", label="which")
+    drop = hv.Dimension("th_drop", label="accuracy lost (points)")
+    top = max([abs(v) for _, v in rows] + [TALK_DROP])
+    return hv.Bars(rows, kdims=[label], vdims=[drop]).opts(
+        title=title, frame_width=width, frame_height=230, ylim=(min(0, min(v for _, v in rows) * 1.1), 1.25 * top),
+        color=hv.dim("th_which").categorize({rows[-1][0]: "#7f7f7f"}, default="#d62728"), show_grid=True,
+        xrotation=0, **_OPTS)
