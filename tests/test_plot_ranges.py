@@ -19,6 +19,7 @@ SCENARIOS = {
     "reconstruction": [{"size": 64}, {"image_name": "synthetic: grating"}, {"size": 32}],
     "spectra": [{"effective": True}, {"colour": "red"}, {"j1": 1}, {"pair": (0, 1)}, {"rank": 511},
                 {"effective": False, "colour": "all", "j1": "all", "pair": "all", "rank": 0}],
+    "rotation": [{"m": 0}, {"m": 15, "rank": 511}, {"size": 300}, {"framing": "full", "m": 8}, {"rank": 0, "m": 1}],
 }
 
 

@@ -46,7 +46,7 @@ import functools
 import numbers
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -172,7 +172,7 @@ def rotate_images(images, m: int, L: int, framing: str = "disk", J: int = 2) -> 
 
 # -- responses ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its arrays have no single truth value
 class Responses:
     """Every unit's response (module docstring) to N images before and after a rotation by m·π/L."""
 
@@ -181,12 +181,12 @@ class Responses:
     degrees: float
     exact: bool  # a multiple of 90°
     framing: str
-    before: np.ndarray  # (N, K) pre-activation, spatial mean
-    after: np.ndarray  # (N, K)
-    before_relu: np.ndarray  # (N, K) after the unit's BatchNorm and ReLU, spatial mean
-    after_relu: np.ndarray
-    framed: np.ndarray  # (N, 3, H, W) float32 in [0, 1]: the images as scattered
-    rotated: np.ndarray  # (N, 3, H, W)
+    before: np.ndarray = field(repr=False)  # (N, K) pre-activation, spatial mean
+    after: np.ndarray = field(repr=False)  # (N, K)
+    before_relu: np.ndarray = field(repr=False)  # (N, K) after the unit's BatchNorm and ReLU, spatial mean
+    after_relu: np.ndarray = field(repr=False)
+    framed: np.ndarray = field(repr=False)  # (N, 3, H, W) float32 in [0, 1]: the images as scattered
+    rotated: np.ndarray = field(repr=False)  # (N, 3, H, W)
     source: str = ""
     run: str | None = None
 
@@ -362,3 +362,15 @@ def clear_cache() -> None:
         _MODELS.clear()
         _RESPONSES.clear()
         _BEFORE.clear()
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation of two (K,) arrays over the entries finite in both (nan when either is
+    constant there): how well the spectral invariance score orders the measured changes."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+        return float("nan")
+    return float(spearmanr(a[keep], b[keep])[0])
