@@ -64,7 +64,7 @@ def test_titles_and_notes_at_defaults(page_root):
     assert "Rotated by 90° (exact, np.rot90)\ntest images 0 and 1 of the batch" in found
     change = page.responses.change
     rank = int(np.flatnonzero(np.argsort(change, kind="stable") == unit)[0])
-    assert f"Change at 90° of 512 units ({WHAT})\nunit {unit}: rank {rank}, change {change[unit]:.3g}" in found
+    assert f"Change at 90° of 512 units\nunit {unit}: rank {rank}, change {change[unit]:.3g}" in found
     rho = ur.rank_correlation(page.ranking(page.run)[0], change)
     assert f"Measured change vs spectral score\nSpearman ρ = {rho:.2f}" in found and rho < 0
     assert len(found) == 4

@@ -48,8 +48,8 @@ def angle_text(m: int, L: int, framing: str) -> str:
                      "pixels), so even an exactly invariant unit changes by about 10–25 % of its spread here.")
         return text
     return (f"{head} — not a multiple of 90°: an **interpolated** rotation (bilinear, each colour plane), "
-            f"approximate; the scattering's angles move by {m} step{'s' if m % (2 * L) > 1 else ''} of "
-            f"180°/L only roughly (the wavelets sit between the rotated pixels).")
+            f"approximate: the scattering's angles move by {m} step{'s' if m > 1 else ''} of 180°/L only "
+            f"roughly (the rotated pixels fall between the grid's).")
 
 
 class RotationPage(Page):
@@ -260,8 +260,8 @@ class RotationPage(Page):
         def view():
             result, unit = self._current(responses, rank)
             if result is None:
-                return rv.change_ranking(np.zeros(0), -1, 0.0, "computing…")
-            return rv.change_ranking(result.change, unit, result.degrees, WHAT)
+                return rv.change_ranking(np.zeros(0), -1, 0.0)
+            return rv.change_ranking(result.change, unit, result.degrees)
         return self.guarded(view)
 
     def _versus(self, responses, rank):

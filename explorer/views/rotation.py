@@ -33,6 +33,8 @@ CAPTIONS = {
 }
 
 _OPTS = {"tools": ["hover"], "toolbar": "below", "framewise": True}
+# The change axes reach at least this far: an invariant unit's rounding (1e-6) must read as 0, not fill the axis.
+CHANGE_FLOOR = 0.5
 
 
 def _padded(lo: float, hi: float) -> tuple[float, float]:
@@ -69,8 +71,9 @@ def example_images(framed, rotated, degrees: float, exact: bool, names=(), size:
     for before, after in zip(framed[:2], rotated[:2]):
         gap = np.ones((before.shape[1], 2, 3), np.float32)
         rows.append(np.concatenate([before.transpose(1, 2, 0), gap, after.transpose(1, 2, 0)], axis=1))
-    if not rows:
-        rows = [np.ones((32, 66, 3), np.float32)]
+    while len(rows) < 2:  # a DynamicMap keeps its first frame's size: always two rows of two images
+        H, W = (framed.shape[-2:] if framed.ndim == 4 else (32, 32))
+        rows.append(np.ones((H, 2 * W + 2, 3), np.float32))
     grid = []
     for i, row in enumerate(rows):
         if i:
@@ -87,16 +90,16 @@ def example_images(framed, rotated, degrees: float, exact: bool, names=(), size:
         framewise=True)
 
 
-def change_ranking(change, unit: int, degrees: float, what: str, width: int = 380) -> hv.Overlay:
+def change_ranking(change, unit: int, degrees: float, width: int = 380) -> hv.Overlay:
     """Every unit's measured change (K,) sorted increasingly (rank 0 = least change), the chosen unit marked."""
     change = np.asarray(change, np.float64)
     K = len(change)
     order = np.argsort(change, kind="stable")
     sorted_change = change[order]
     rd = hv.Dimension("rotk_rank", label="rank by measured change (0 = most invariant)")
-    cd = hv.Dimension("rotk_change", label="change ‖Δr_k‖ / spread of r_k")
+    cd = hv.Dimension("rotk_change", label="change ‖Δr_k‖ / spread of r_k (pre-activation)")
     finite = sorted_change[np.isfinite(sorted_change)]
-    top = max(float(finite.max()), 1e-6) if finite.size else 1.0
+    top = max(float(finite.max()), CHANGE_FLOOR) if finite.size else 1.0
     if K and 0 <= unit < K:
         rank = int(np.flatnonzero(order == unit)[0])
         marked, mark = [(rank, float(min(change[unit], top)))], f"unit {unit}: rank {rank}, change {change[unit]:.3g}"
@@ -108,7 +111,7 @@ def change_ranking(change, unit: int, degrees: float, what: str, width: int = 38
     return (curve * marker).opts(
         hv.opts.Curve(frame_width=width, frame_height=230, show_grid=True, ylim=(0, 1.05 * top),
                       xlim=(-0.02 * max(K, 1), 1.02 * max(K, 1))),
-        hv.opts.Overlay(title=f"Change at {degrees:g}° of {K} units ({what})\n{mark}"))
+        hv.opts.Overlay(title=f"Change at {degrees:g}° of {K} units\n{mark}"))
 
 
 def change_versus_score(scores, change, unit: int, rho: float, degrees: float, width: int = 380) -> hv.Overlay:
@@ -123,10 +126,10 @@ def change_versus_score(scores, change, unit: int, rho: float, degrees: float, w
     chosen = [(float(scores[unit]), float(change[unit]), unit)] if 0 <= unit < len(change) and shown[unit] \
         else [(0.0, 0.0, -1)]
     marker = hv.Scatter(chosen, sd, [cd, ud]).opts(color="red", size=10, **_OPTS)
-    ymax = float(change[shown].max()) if shown.any() else 1.0
+    ymax = max(float(change[shown].max()), CHANGE_FLOOR) if shown.any() else 1.0
     xmax = float(scores.max()) if scores.size else 1.0
     rho_text = f"Spearman ρ = {rho:.2f}" if np.isfinite(rho) else "ρ undefined (no variation)"
     return (points * marker).opts(
         hv.opts.Scatter(frame_width=width, frame_height=230, show_grid=True, xlim=(0, 1.05 * max(xmax, 1e-6)),
-                        ylim=(0, 1.05 * max(ymax, 1e-6))),
+                        ylim=(0, 1.05 * ymax)),
         hv.opts.Overlay(title=f"Measured change vs spectral score\n{rho_text}"))
