@@ -95,6 +95,8 @@ def test_structured_sle_at_band_0_answers_the_same_at_multiples_of_90_degrees(qu
     np.testing.assert_allclose(result.after, result.before, atol=1e-4 * spread(result.before))
     np.testing.assert_allclose(result.after_relu, result.before_relu, atol=1e-4 * spread(result.before_relu))
     assert result.change.max() < 1e-4
+    # Every unit's change is rounding: no ranking of units by it.
+    assert np.isnan(ur.rank_correlation(np.arange(6.0), result.change))
     # The same model at band 1 is not invariant at 90° (at 180° every unit is: θ and θ + π are one orientation).
     assert ur.unit_responses(fourier_model(1), images(), model.L // 2).change.min() > 1e-2
 
@@ -148,8 +150,11 @@ def test_measured_change_follows_the_spectral_invariance_score_on_the_shipped_ru
         result = ur.run_responses(SHIPPED_SLE, m, 100)
         rho, p_value = spearmanr(scores, result.change)
         assert rho < 0 and p_value < 1e-6, (m, rho, p_value)
+        assert ur.rank_correlation(scores, result.change) == pytest.approx(rho)
         assert result.source and len(result.before) == 100
     assert ur.run_responses(SHIPPED_SLE, 1, 100) is result  # cached
+    assert ur.cached_responses(SHIPPED_SLE, 1 + 2 * model.L, 100) is result  # m mod 2L
+    assert ur.cached_responses(SHIPPED_SLE, 1, 37) is None  # a batch never asked for
 
 
 # -- bad input -------------------------------------------------------------------------------------------

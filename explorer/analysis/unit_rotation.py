@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 FRAMINGS = ("disk", "full")
 BATCH = 100  # images per scattering call: bounded memory on any device
+ROUNDING = 1e-5  # spreads below this (relative) are float32 rounding, not variation
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -322,6 +323,23 @@ def batch_images(n_images: int, prefer_full: bool = False):
     return chosen
 
 
+def _cache_key(run_id: str, m: int, L: int, chosen, framing: str) -> tuple:
+    return (_store_key(), run_id, m % (2 * L), chosen.source, chosen.indices.tobytes(), framing)
+
+
+def cached_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool = False,
+                     framing: str = "disk") -> Responses | None:
+    """What `run_responses` would return if it is cached already, else None (never computes)."""
+    m = check_m(m)
+    with _LOCK:
+        model = _MODELS.get((_store_key(), run_id))
+    if model is None:
+        return None
+    key = _cache_key(run_id, m, int(model.L), batch_images(n_images, prefer_full), framing)
+    with _LOCK:
+        return _RESPONSES.get(key)
+
+
 def run_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool = False,
                   framing: str = "disk") -> Responses:
     """`unit_responses` of a stored SLE-like run on `batch_images(n_images, prefer_full)`, cached by
@@ -331,7 +349,7 @@ def run_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool = 
     model = run_model(run_id)
     L = int(model.L)
     chosen = batch_images(n_images, prefer_full)
-    key = (_store_key(), run_id, m % (2 * L), chosen.source, chosen.indices.tobytes(), framing)
+    key = _cache_key(run_id, m, L, chosen, framing)
     with _LOCK:
         if key in _RESPONSES:
             _RESPONSES.move_to_end(key)
@@ -365,12 +383,15 @@ def clear_cache() -> None:
 
 
 def rank_correlation(a, b) -> float:
-    """Spearman's rank correlation of two (K,) arrays over the entries finite in both (nan when either is
-    constant there): how well the spectral invariance score orders the measured changes."""
+    """Spearman's rank correlation of two (K,) arrays over the entries finite in both: how well the spectral
+    invariance score orders the measured changes. nan when either is constant there up to rounding (the
+    structured SLE at band 0: every score is 1 and every change at 90° is 0, give or take 1e-7, whose ranks
+    would be noise)."""
     from scipy.stats import spearmanr
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     keep = np.isfinite(a) & np.isfinite(b)
-    if keep.sum() < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
+    flat = lambda x: np.ptp(x) <= ROUNDING * max(1.0, float(np.abs(x).max()))
+    if keep.sum() < 3 or flat(a[keep]) or flat(b[keep]):
         return float("nan")
     return float(spearmanr(a[keep], b[keep])[0])

@@ -154,8 +154,12 @@ class RotationPage(Page):
         """The responses of the current parameters (cached per (run, m, batch); seconds the first time). Runs
         in the thread that handles the widget's event (Panel's pool, nthreads), never on the event loop."""
         key = self._key()
+        try:
+            slow = ur.cached_responses(*key) is None
+        except (ValueError, RuntimeError, OSError):
+            slow = True
         for pane in self.plot_panes():
-            pane.loading = True
+            pane.loading = slow  # a spinner only while something is computed: a cached angle only draws
         try:
             result = self.compute(*key)
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
