@@ -10,7 +10,7 @@ import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
-from bokeh.models import GlyphRenderer, Line, Plot, Scatter
+from bokeh.models import GlyphRenderer, Line, Plot, Quad, Scatter
 
 from explorer.analysis import cache
 from explorer.analysis import threshold as th
@@ -26,6 +26,7 @@ TINY_SLE = dict(widths=[8], L=4, dataset="synthetic", epochs=2, limit_train=64, 
 
 def clear_caches():
     live._SWEEPS.clear()
+    live._NO_SWEEP.clear()
     live._BEFORE.clear()
     for cached in (live.thresholded_layer, live.base_model, live._test_split, live._estimate_split,
                    cache.cached_first_layer):
@@ -53,14 +54,29 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny_page(tiny, monkeypatch):
+def figures_only(monkeypatch):
+    """Builds the page without live re-evaluation (its figures alone; the template shows the page, which
+    would start a job, as it is built)."""
+    monkeypatch.setattr(ThresholdingPage, "live_enabled", False)
+    return lambda: build_app("thresholding").page
+
+
+@pytest.fixture
+def tiny_page(tiny, monkeypatch, figures_only):
+    """The page on the tiny run, figures only: a test of the live re-evaluation turns it on
+    (`with_live`) and waits for its jobs before it reads or changes anything."""
     root, run, sweep = tiny
     monkeypatch.setenv(STORE_ENV, str(root))
-    page = build_app("thresholding").page
+    page = figures_only()
     page.run = run.id
-    root_model = render(page)
+    return page, render(page), run, sweep
+
+
+def with_live(page, **setting):
+    page.live_enabled = True
+    page.param.update(**setting)
+    page.request_live()
     page.wait_live()
-    return page, root_model, run, sweep
 
 
 def render(viewable):
@@ -81,21 +97,25 @@ def curves_plot(root) -> Plot:
     return one(root, "Accuracy against f")
 
 
-def red_marker(root) -> tuple[np.ndarray, np.ndarray]:
-    """The current point: the curves plot's scatter drawn in red."""
-    plot = curves_plot(root)
-    hits = [r for r in plot.select({"type": GlyphRenderer})
-            if isinstance(r.glyph, Scatter) and r.glyph.fill_color == "#d62728"]
+def points(root, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(f, accuracy %) of the curves plot's points of one kind ("now, read off the sweep", "now, live",
+    "band limit (sweep)"), read from the Bokeh data source."""
+    hits = [r for r in curves_plot(root).select({"type": GlyphRenderer}) if isinstance(r.glyph, Scatter)]
     assert len(hits) == 1
     data = hits[0].data_source.data
-    return np.asarray(data[hits[0].glyph.x], float), np.asarray(data[hits[0].glyph.y], float)
+    chosen = [i for i, k in enumerate(data["th_kind"]) if k == kind]
+    return (np.asarray(data["th_keep"], float)[chosen], np.asarray(data["th_accuracy"], float)[chosen])
+
+
+def red_marker(root) -> tuple[np.ndarray, np.ndarray]:
+    """The current point read off the sweep (drawn red)."""
+    return points(root, "now, read off the sweep")
 
 
 # -- the shipped run ----------------------------------------------------------------------------------------
 
-def test_titles_say_w1_and_the_setting(monkeypatch):
-    monkeypatch.delenv("EXPLORER_DATA", raising=False)
-    page = build_app("thresholding").page
+def test_titles_say_w1_and_the_setting(figures_only):
+    page = figures_only()
     root = render(page)
     assert page.run == "sle-695ad4593697" and not page.alert.visible, page.alert.object
     titles = list(plots(root))
@@ -106,30 +126,30 @@ def test_titles_say_w1_and_the_setting(monkeypatch):
     assert sum("θ domain, per unit, f = 0.35" in t for t in titles) == 3, titles
     page.mode = "band"
     assert sum("band |ω| ≤ 1" in t for t in plots(root)) == 3
-    page.wait_live()
 
 
-def test_spectrum_bars_are_the_analysis_energies():
+def test_spectrum_bars_are_the_analysis_energies(figures_only):
     from explorer.analysis import spectra as sp
 
-    page = ThresholdingPage()
+    page = figures_only()
     page.keep = 0.1
     root = render(page)
-    plot = one(root, "Ω₁ of W₁")
-    source = next(r for r in plot.select({"type": GlyphRenderer})).data_source
-    factors, shares = list(source.data["xoffsets"]), np.asarray(source.data["th_share"], float)
+    plot = one(root, "Ω₁/ΣΩ₁ thresholded")
+    bars = {}  # fill colour → (bar centres, heights)
+    for renderer in plot.select({"type": GlyphRenderer}):
+        glyph, data = renderer.glyph, renderer.data_source.data
+        if isinstance(glyph, Quad):
+            centres = (np.asarray(data[glyph.left], float) + np.asarray(data[glyph.right], float)) / 2
+            bars[glyph.fill_color] = (centres, np.asarray(data[glyph.top], float))
     layer = cache.cached_first_layer(page.run, False)
     before, after = sp.omega1_energy(layer), sp.omega1_energy(sp.threshold_fourier(layer, 0.1))
-    L = layer.L
-    expected = {}
-    for w, b, a in zip(np.arange(L) - L // 2, np.fft.fftshift(before), np.fft.fftshift(after)):
-        expected[(str(w), "learned")], expected[(str(w), "thresholded")] = b / before.sum(), a / before.sum()
-    shown = {tuple(f): s for f, s in zip(factors, shares)}
-    assert shown.keys() == expected.keys()
-    np.testing.assert_allclose([shown[k] for k in expected], list(expected.values()), rtol=1e-6)
+    signed = np.arange(layer.L) - layer.L // 2
+    for colour, energy, offset in (("#999999", before, -0.2), ("#d62728", after, 0.2)):
+        centres, heights = bars[colour]
+        np.testing.assert_allclose(centres, signed + offset)  # grey left of each ω, red right
+        np.testing.assert_allclose(heights, np.fft.fftshift(energy) / before.sum(), rtol=1e-6)
     kept = after.sum() / before.sum()
     assert 0 < kept < 1 and f"keeps {kept:.1%}" in plot.title.text
-    page.wait_live()
 
 
 # -- the stored sweep and the current point (tiny run) ------------------------------------------------------
@@ -150,7 +170,7 @@ def test_curves_are_the_stored_sweeps_numbers(tiny_page):
         x, y = lines[key]
         np.testing.assert_allclose(x, sweep["fractions"])
         np.testing.assert_allclose(y, 100 * np.asarray(sweep["accuracy"][domain][mode]))
-    assert "band limit" not in page.note.object and not page.note.visible
+    assert not page.note.visible, page.note.object  # a sweep is stored: no note
 
 
 @pytest.mark.parametrize("mode, keep", [("fourier_global", 0.2), ("fourier_global", 0.37),
@@ -163,7 +183,6 @@ def test_the_marker_sits_at_the_current_f_on_the_sweep(tiny_page, mode, keep):
     expected = np.interp(keep, sweep["fractions"], sweep["accuracy"][domain][threshold_mode])
     assert x.tolist() == [keep] and y == pytest.approx([100 * expected])
     assert f"f = {keep:.2f} → {100 * expected:.2f} % (sweep)" in curves_plot(root).title.text
-    page.wait_live()
 
 
 def test_band_mode_marks_the_band_point_and_f_below_the_sweep_has_no_marker(tiny_page):
@@ -175,13 +194,11 @@ def test_band_mode_marks_the_band_point_and_f_below_the_sweep_has_no_marker(tiny
     assert red_marker(root)[0].size == 0 and "not in the sweep" in curves_plot(root).title.text
     page.param.update(mode="fourier_global", keep=0.0)  # below the sweep's smallest fraction (0.05)
     assert red_marker(root)[0].size == 0 and not page.alert.visible
-    page.wait_live()
 
 
 def test_the_live_result_is_threshold_accuracy(tiny_page):
     page, _, run, _ = tiny_page
-    page.param.update(mode="theta_global", keep=0.4)
-    page.wait_live()
+    with_live(page, mode="theta_global", keep=0.4)
     assert page.jobs[-1]["outcome"] == "done"
     result = page.results["full"]
     expected = th.threshold_accuracy(run.id, 0.4, "global", "theta", device="cpu")
@@ -205,6 +222,7 @@ def test_cancellable_accuracy_is_the_trainers(tiny, monkeypatch):
 
 def test_a_newer_value_supersedes_a_running_job(tiny_page, monkeypatch):
     page, _, run, _ = tiny_page
+    with_live(page)
     monkeypatch.setattr(live, "BATCH", 8)  # 64 test images: 8 batches per evaluation
     first_batch, release = threading.Event(), threading.Event()
     on_batch = page._on_batch
@@ -259,28 +277,27 @@ def test_a_superseded_evaluation_never_reports(tiny, monkeypatch):
 ])
 def test_bad_inputs_give_a_message_and_the_page_recovers(tiny_page, change, message):
     page, root, _, _ = tiny_page
+    with_live(page)
     jobs = len(page.jobs)
     page.param.update(**change)
     assert page.alert.visible and message in page.alert.object, page.alert.object
     assert len(page.jobs) == jobs  # nothing evaluated for a bad setting
+    page.live_enabled = False
     page.param.update(keep=0.5, mode="fourier_global", band=1, unit=0)
     assert not page.alert.visible, page.alert.object
     assert red_marker(root)[0].tolist() == [0.5]
-    page.wait_live()
 
 
-def test_a_damaged_run_says_so(tiny, tmp_path, monkeypatch):
+def test_a_damaged_run_says_so(tiny, tmp_path, monkeypatch, figures_only):
     _, run, _ = tiny
     monkeypatch.setenv(STORE_ENV, str(tmp_path))
     shutil.copytree(run.path, tmp_path / run.path.name)
-    page = build_app("thresholding").page
+    page = figures_only()
     render(page)
-    page.wait_live()
     (tmp_path / run.path.name / "weights.safetensors").write_bytes(b"not weights")
     clear_caches()
     page.run = run.id
     assert page.alert.visible and f"cannot load run {run.id}" in page.alert.object, page.alert.object
-    page.wait_live()
 
 
 def test_without_the_dataset_the_samples_stand_in_and_the_note_says_so(monkeypatch):

@@ -13,9 +13,12 @@ Computation side only: no UI import.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +71,44 @@ class Generation:
         return number == self._value
 
 
+class Jobs:
+    """Worker threads of live evaluations under one `Generation`: `start` supersedes the running job and
+    starts the next; `stop` supersedes every job (a closed session, the end of the process)."""
+
+    def __init__(self):
+        self.generation = Generation()
+        self.threads: list[threading.Thread] = []
+        _ALL_JOBS.add(self)
+
+    def start(self, target, *args, name: str = "threshold-live") -> threading.Thread:
+        self.threads = [t for t in self.threads if t.is_alive()]
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.generation.next()
+
+    def join(self, timeout: float | None = None) -> None:
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+
+_ALL_JOBS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_jobs(timeout: float = 60.0) -> None:
+    """Stop every live job and wait for it before the interpreter goes: a daemon thread still inside torch
+    at exit aborts the process ("terminate called without an active exception")."""
+    jobs = list(_ALL_JOBS)
+    for job in jobs:
+        job.stop()
+    for job in jobs:
+        job.join(timeout)
+
+
 def check_page_mode(mode: str) -> tuple[str, str]:
     """(domain, mode) of a page mode ("fourier_global", …, "band"); ValueError otherwise."""
     if mode not in MODES:
@@ -107,6 +148,8 @@ def kept_counts(run_id: str, keep, mode: str, band: int) -> tuple[int, int]:
 # -- the stored sweep ------------------------------------------------------------------------------------------
 
 _SWEEPS: dict = {}
+_NO_SWEEP: dict = {}  # run id → when it was last found absent (a look hashes the weights: not per move)
+SWEEP_RECHECK_S = 30.0
 
 
 def stored_sweep(run_id: str) -> dict | None:
@@ -117,6 +160,8 @@ def stored_sweep(run_id: str) -> dict | None:
 
     if run_id in _SWEEPS:
         return _SWEEPS[run_id]
+    if time.monotonic() - _NO_SWEEP.get(run_id, -SWEEP_RECHECK_S) < SWEEP_RECHECK_S:
+        return None
     store = RunStore()
     for params in (th.sweep_params(), th.sweep_params(limit=ESTIMATE_IMAGES)):
         try:
@@ -124,8 +169,9 @@ def stored_sweep(run_id: str) -> dict | None:
         except (RunNotFoundError, OSError, ValueError):
             continue
         result = th.sweep_result(run_id, analysis)
-        _SWEEPS[run_id] = result  # found ones only: a sweep stored later is seen on the next look
+        _SWEEPS[run_id] = result
         return result
+    _NO_SWEEP[run_id] = time.monotonic()  # a sweep stored later is seen within SWEEP_RECHECK_S
     return None
 
 

@@ -29,6 +29,9 @@ def pct(value: float) -> str:
 
 class ThresholdingPage(Page):
     title = "SLE thresholding"
+    # False: no live re-evaluation (tests of the figures alone: without a server, a job's results would
+    # redraw the plots from its own thread while the test changes them from another).
+    live_enabled = True
 
     run = param.Selector(default=None, objects=[], allow_None=True, label="Run (SLE-like)")
     # Soft bounds only: a value outside them set from Python reaches the views, which say what is wrong.
@@ -48,11 +51,11 @@ class ThresholdingPage(Page):
         if runs and self.run not in runs.values():
             self.run = next(iter(runs.values()))
         self.has_runs = bool(runs)
-        self.generation = live.Generation()
+        self.live_jobs = live.Jobs()
+        self.generation = self.live_jobs.generation
         self._publish = threading.Lock()
         self._request = None
         self.jobs: list[dict] = []  # one record per live job (outcome, images evaluated): the tests read it
-        self.threads: list[threading.Thread] = []
         self._notes = {"sweep": None, "plan": None}
         w = pn.widgets
         self.keep_slider = w.FloatSlider.from_param(self.param.keep, step=0.01, sizing_mode="stretch_width")
@@ -127,7 +130,7 @@ class ThresholdingPage(Page):
     def request_live(self, *_):
         """Start a live re-evaluation of the current setting in a worker thread; a running one for an older
         setting is superseded (it stops at its next batch and never publishes)."""
-        if not self.has_runs:
+        if not (self.has_runs and self.live_enabled):
             return
         key = self.request_key()
         if key == self._request:
@@ -146,10 +149,8 @@ class ThresholdingPage(Page):
         self.live_text.object = self._live_markdown({}, pending=True)
         record = {"number": number, "key": key, "outcome": "running", "batches": 0}
         self.jobs.append(record)
-        thread = threading.Thread(target=self._job, args=(number, record, self.run, self.keep, self.mode,
-                                                          self.band), name=f"threshold-live-{number}", daemon=True)
-        self.threads.append(thread)
-        thread.start()
+        self.live_jobs.start(self._job, number, record, self.run, self.keep, self.mode, self.band,
+                             name=f"threshold-live-{number}")
 
     def _job(self, number, record, run, keep, mode, band):
         current = lambda: self.generation.is_current(number)
@@ -192,8 +193,7 @@ class ThresholdingPage(Page):
 
     def wait_live(self, timeout: float = 120.0) -> None:
         """Wait for every live job started so far (tests)."""
-        for thread in list(self.threads):
-            thread.join(timeout)
+        self.live_jobs.join(timeout)
 
     def _live_markdown(self, results: dict, pending: bool) -> str:
         what = (f"band limit |ω| ≤ {self.band}" if self.mode == "band"
@@ -214,7 +214,8 @@ class ThresholdingPage(Page):
             original, thresholded = self.thresholded(run, keep, mode, band)
             before, after = sp.omega1_energy(original), sp.omega1_energy(thresholded)
             share = after.sum() / max(before.sum(), 1e-300)
-            title = f"Ω₁ of W₁: learned (grey), thresholded (red)\n{self._setting(keep, mode, band)}: keeps {share:.1%}"
+            title = (f"Ω₁/ΣΩ₁ thresholded (red) vs learned (grey), W₁\n{self._setting(keep, mode, band)}: "
+                     f"keeps {share:.1%} of the energy")
             return tv.spectrum_bars(before, after, original.L, title)
         return self.guarded(view)
 
@@ -315,6 +316,9 @@ class ThresholdingPage(Page):
             return pn.Column(intro, self.note, sizing_mode="stretch_width")
         if self._request is None:
             self.request_live()  # the first live re-evaluation starts when the page is shown
+            doc = pn.state.curdoc
+            if doc is not None and doc.session_context is not None:  # a closed session's job stops
+                doc.on_session_destroyed(lambda _context, jobs=self.live_jobs: jobs.stop())
         C = tv.CAPTIONS
         return pn.Column(
             intro, self.alert, self.note,

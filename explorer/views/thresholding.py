@@ -10,7 +10,7 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-from .spectra import COLOUR_LINES, signed_frequencies, to_signed
+from .spectra import signed_frequencies, to_signed
 
 TALK_DROP = 2.0  # points: "about 2 %" lost at 80 % thresholded (the ImageNet J = 4 SLE, science.md §4)
 _OPTS = {"tools": ["hover"], "toolbar": "below", "framewise": True}
@@ -21,8 +21,8 @@ CAPTIONS = {
                 r"(red), both divided by the original's $$\sum \Omega_1$$, so the red bars sum to the share of "
                 r"order-1 energy kept. Look: a Fourier threshold keeps the low frequencies, where the energy is; "
                 r"a $$\theta$$-domain threshold spreads its loss over every frequency.",
-    "weights": r"One unit's order-1 weights $$w(\theta_1)$$ at the chosen $$j_1$$, one line per colour: solid "
-               r"before, dashed with dots after thresholding. Look: Fourier thresholding smooths the curves "
+    "weights": r"One unit's order-1 weights $$w(\theta_1)$$ at the chosen $$j_1$$, the three colours side by "
+               r"side: grey before, red dashed after thresholding. Look: Fourier thresholding smooths the curves "
                r"along $$\theta_1$$ (few harmonics left); $$\theta$$-domain thresholding zeroes single angles.",
     "curves": r"Test accuracy against the kept fraction $$f$$, from the sweep stored beside the run: angular "
               r"Fourier (blue) and $$\theta$$ domain (orange), global (solid) or per unit (dashed), the band "
@@ -42,42 +42,54 @@ SWEEP_STYLES = {  # (domain, mode) → label, colour, dash
 }
 
 
-def spectrum_bars(original, thresholded, L: int, title: str, width: int = 400) -> hv.Bars:
-    """Ω₁ energies (L,) (index ω = 0..L−1) of W₁ before and after, both divided by the original's total,
-    as grouped bars over the signed ω_θ1."""
+def spectrum_bars(original, thresholded, L: int, title: str, width: int = 400) -> hv.Overlay:
+    """Ω₁ energies (L,) (index ω = 0..L−1) of W₁ before (grey, left half) and after (red, right half),
+    both divided by the original's total, as bars over the signed ω_θ1 (rectangles on a numeric axis: a
+    categorical grouped bar chart costs ~100 ms more per slider move)."""
     original, thresholded = np.asarray(original, np.float64), np.asarray(thresholded, np.float64)
     total = float(original.sum()) or 1.0
-    freq = hv.Dimension("th_omega", label="ω_θ1 (signed)")
-    version = hv.Dimension("th_version", label="W₁")
-    share = hv.Dimension("th_share", label="Ω₁ / ΣΩ₁ (original)")
-    rows = []
-    for w, before, after in zip(signed_frequencies(L), to_signed(original) / total, to_signed(thresholded) / total):
-        rows += [(str(w), "learned", float(before)), (str(w), "thresholded", float(after))]
-    top = max(max(r[2] for r in rows), 1e-12)
-    return hv.Bars(rows, kdims=[freq, version], vdims=[share]).opts(
-        title=title, frame_width=width, frame_height=230, ylim=(0, 1.08 * top), color=hv.dim("th_version").categorize(
-            {"learned": "#999999", "thresholded": "#d62728"}), show_legend=False, show_grid=True, **_OPTS)
+    omega = signed_frequencies(L).astype(float)
+    xd, yd = hv.Dimension("th_omega", label="ω_θ1 (signed)"), hv.Dimension("th_share", label="Ω₁ / ΣΩ₁ (learned)")
+    x1d, y1d = hv.Dimension("th_omega_end"), hv.Dimension("th_share_end")
+
+    def bars(values, left, colour):
+        data = {"th_omega": omega + left, "th_share": np.zeros(L), "th_omega_end": omega + left + 0.4,
+                "th_share_end": to_signed(values) / total}
+        return hv.Rectangles(data, kdims=[xd, yd, x1d, y1d], datatype=["dictionary"]).opts(
+            color=colour, line_color=colour, tools=["hover"], framewise=True)
+
+    top = max(float(original.max()), float(thresholded.max()), 1e-300) / total
+    return (bars(original, -0.4, "#999999") * bars(thresholded, 0.0, "#d62728")).opts(
+        hv.opts.Rectangles(frame_width=width, frame_height=230, ylim=(0, 1.08 * top), xlim=(omega[0] - 0.6,
+                           omega[-1] + 0.6), xticks=[int(w) for w in omega], show_grid=True, toolbar="below"),
+        hv.opts.Overlay(title=title))
 
 
-def unit_weights(before, after, colours, L: int, title: str, width: int = 360) -> hv.Overlay:
-    """One unit's order-1 weights (C, L) along θ1 before (solid) and after (dashed, dots), one colour each."""
+def unit_weights(before, after, colours, L: int, title: str, width: int = 400) -> hv.Overlay:
+    """One unit's order-1 weights (C, L) along θ1, the colours side by side on x (θ1 + 180°·c, a gap
+    between colours): before (grey, solid) and after (red, dashed). Two layers whatever C: fewer plots
+    to update per slider move than one line per colour."""
     before, after = np.asarray(before, np.float64), np.asarray(after, np.float64)
     theta = 180.0 * np.arange(L) / L
-    td = hv.Dimension("th_theta", label="θ1 (degrees)")
+    x = np.concatenate([np.append(theta + 180.0 * c, np.nan) for c in range(len(colours))])
+
+    def joined(rows):
+        return np.concatenate([np.append(row, np.nan) for row in rows])
+
+    td = hv.Dimension("th_theta", label="θ1 (degrees) within each colour")
     wd = hv.Dimension("th_weight", label="w(θ1) (W₁)")
-    layers = []
-    for row_before, row_after, colour in zip(before, after, colours):
-        line = COLOUR_LINES.get(colour, COLOUR_LINES["grey"])
-        layers.append(hv.Curve((theta, row_before), td, wd, label=f"{colour} before").opts(
-            color=line, line_width=2, framewise=True))
-        layers.append(hv.Curve((theta, row_after), td, wd, label=f"{colour} after").opts(
-            color=line, line_width=2, line_dash="dashed", framewise=True))
-        layers.append(hv.Scatter((theta, row_after), td, wd).opts(color=line, size=5, framewise=True))
+    ticks = [(180.0 * c + t, f"{c_name} {t:g}°" if t == 0 else f"{t:g}°")
+             for c, c_name in enumerate(colours) for t in (0, 90)]
     peak = float(max(np.abs(before).max(initial=0), np.abs(after).max(initial=0))) or 1.0
-    return hv.Overlay(layers).opts(
+    solid = hv.Curve((x, joined(before)), td, wd, label="before", datatype=["array"]).opts(
+        color="#555555", line_width=2)
+    dashed = hv.Curve((x, joined(after)), td, wd, label="after", datatype=["array"]).opts(
+        color="#d62728", line_width=3, line_dash="dashed")
+    return (solid * dashed).opts(
         hv.opts.Curve(frame_width=width, frame_height=230, show_grid=True, ylim=(-1.1 * peak, 1.1 * peak),
-                      xlim=(-5, 185), tools=["hover"], toolbar="below"),
-        hv.opts.Overlay(title=title, legend_position="right", show_legend=False))
+                      xlim=(-8, 180.0 * len(colours) - 180.0 / L + 8), xticks=ticks, tools=["hover"],
+                      toolbar="below", framewise=True),
+        hv.opts.Overlay(title=title, legend_position="bottom_right"))
 
 
 def accuracy_curves(sweep: dict | None, marker: tuple[float, float] | None, live: tuple[float, float] | None,
@@ -95,23 +107,28 @@ def accuracy_curves(sweep: dict | None, marker: tuple[float, float] | None, live
         else:
             x, y = np.zeros(0), np.zeros(0)
         values += y.tolist()
-        layers.append(hv.Curve((x, y), fd, ad, label=label).opts(color=colour, line_dash=dash, line_width=2,
+        layers.append(hv.Curve((x, y), fd, ad, label=label, datatype=["array"]).opts(color=colour, line_dash=dash, line_width=2,
                                                                  framewise=True))
 
-    def point(xy, **style):
-        data = [] if xy is None else [(float(xy[0]), 100 * float(xy[1]))]
-        values.extend(p[1] for p in data)
-        return hv.Scatter(data, fd, ad).opts(framewise=True, **style)
-
-    layers.append(point(band_point, color="#2ca02c", marker="diamond", size=12))
-    layers.append(point(marker, color="#d62728", size=13))
-    layers.append(point(live, color="black", marker="x", size=14, line_width=3))
+    # The band limit, the current point and the live one in one layer (one plot to update per move).
+    kinds = {"band limit (sweep)": ("#2ca02c", "diamond", 12, band_point),
+             "now, read off the sweep": ("#d62728", "circle", 13, marker),
+             "now, live": ("black", "x", 14, live)}
+    points = [(float(xy[0]), 100 * float(xy[1]), kind, colour, shape, size)
+              for kind, (colour, shape, size, xy) in kinds.items() if xy is not None]
+    values += [p[1] for p in points]
+    kd = hv.Dimension("th_kind", label="point")
+    columns = {name: [p[i] for p in points] for i, name in enumerate(["th_keep", "th_accuracy", "th_kind", "th_pc",
+                                                                      "th_pm", "th_ps"])}
+    layers.append(hv.Scatter(columns, fd, [ad, kd, hv.Dimension("th_pc"), hv.Dimension("th_pm"),
+                                          hv.Dimension("th_ps")], datatype=["dictionary"]).opts(
+        color=hv.dim("th_pc"), marker=hv.dim("th_pm"), size=hv.dim("th_ps"), line_width=3, framewise=True,
+        hover_tooltips=[("point", "@th_kind"), ("f", "@th_keep{0.000}"), ("accuracy", "@th_accuracy{0.00} %")]))
     lo, hi = (min(values), max(values)) if values else (0.0, 100.0)
     pad = max(2.0, 0.05 * (hi - lo))
     return hv.Overlay(layers).opts(
         hv.opts.Curve(frame_width=width, frame_height=260, show_grid=True, xlim=(-0.02, 1.02),
                       ylim=(max(lo - pad, 0), min(hi + pad, 100)), tools=["hover"], toolbar="below"),
-        hv.opts.Scatter(tools=["hover"]),
         hv.opts.Overlay(title=title, legend_position="bottom_right"))
 
 
