@@ -20,6 +20,9 @@ SCENARIOS = {
     "spectra": [{"effective": True}, {"colour": "red"}, {"j1": 1}, {"pair": (0, 1)}, {"rank": 511},
                 {"effective": False, "colour": "all", "j1": "all", "pair": "all", "rank": 0}],
     "rotation": [{"m": 0}, {"m": 15, "rank": 511}, {"size": 300}, {"framing": "full", "m": 8}, {"rank": 0, "m": 1}],
+    "thresholding": [{"keep": 0.0}, {"keep": 1.0}, {"mode": "theta_per_unit", "keep": 0.05},
+                     {"mode": "band", "band": 0}, {"band": 4}, {"unit": 511, "j1": 1},
+                     {"mode": "fourier_global", "keep": 0.2, "unit": 0, "j1": 0}],
 }
 
 
