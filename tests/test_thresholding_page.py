@@ -100,11 +100,14 @@ def curves_plot(root) -> Plot:
 def points(root, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(f, accuracy %) of the curves plot's points of one kind ("now, read off the sweep", "now, live",
     "band limit (sweep)"), read from the Bokeh data source."""
-    hits = [r for r in curves_plot(root).select({"type": GlyphRenderer}) if isinstance(r.glyph, Scatter)]
-    assert len(hits) == 1
-    data = hits[0].data_source.data
-    chosen = [i for i, k in enumerate(data["th_kind"]) if k == kind]
-    return (np.asarray(data["th_keep"], float)[chosen], np.asarray(data["th_accuracy"], float)[chosen])
+    rows = []
+    for renderer in curves_plot(root).select({"type": GlyphRenderer}):
+        data = renderer.data_source.data
+        if isinstance(renderer.glyph, Scatter) and list(data.get("th_kind", [])) == [kind]:
+            rows.append((np.asarray(data["th_keep"], float), np.asarray(data["th_accuracy"], float)))
+    assert len(rows) == 1  # one layer per kind, one row, NaN when there is no such point (not drawn)
+    x, y = rows[0]
+    return (x, y) if np.isfinite(x).all() else (np.zeros(0), np.zeros(0))
 
 
 def red_marker(root) -> tuple[np.ndarray, np.ndarray]:
@@ -368,3 +371,15 @@ def test_a_store_without_sle_runs_says_how_to_train_one(tmp_path, monkeypatch):
     root = render(page)
     assert page.run is None and page.note.visible and "explorer train sle" in page.note.object
     assert plots(root) == {} and page.jobs == []
+
+
+def test_the_drop_at_80_percent_is_the_sweeps_beside_the_talks(tiny_page):
+    _, root, _, sweep = tiny_page
+    plot = one(root, "Points lost, 80 % thresholded")
+    data = next(r for r in plot.select({"type": GlyphRenderer})).data_source.data
+    shown = dict(zip(data["th_which"], np.asarray(data["th_drop"], float)))
+    assert list(shown) == ["this run: sweep", "this run: live", "talk: ImageNet"]
+    at_20 = sweep["accuracy"]["fourier"]["global"][sweep["fractions"].index(0.2)]
+    assert shown["this run: sweep"] == pytest.approx(100 * (sweep["accuracy_before"] - at_20))
+    assert np.isnan(shown["this run: live"]) and shown["talk: ImageNet"] == 2.0  # no live job: no live bar
+    assert f"sweep {100 * (sweep['accuracy_before'] - at_20):.2f} (64 images)" in plot.title.text

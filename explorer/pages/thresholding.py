@@ -261,36 +261,37 @@ class ThresholdingPage(Page):
                 x = r["kept"] / max(r["total"], 1) if mode == "band" else float(keep)
                 live_point = (x, r["accuracy_after"])
             if sweep is None:
-                head = "no stored sweep (explorer analyse threshold RUN --sweep)"
+                head = "no stored sweep: the live point only"
             else:
-                head = f"sweep on {sweep['images']:,} test images, band B={sweep['band']}"
+                head = f"stored sweep: {sweep['images']:,} test images, band B={sweep['band']}"
             now = "not in the sweep" if marker is None else f"{100 * marker[1]:.2f} % (sweep)"
-            title = f"Accuracy against f, W₁ thresholded: {head}\nnow: {self._setting(keep, mode, band)} → {now}"
+            title = f"Accuracy against f (W₁ thresholded)\n{head}\nnow: {self._setting(keep, mode, band)} → {now}"
             return tv.accuracy_curves(sweep, marker, live_point, band_point, title)
         return self.guarded(view)
 
-    def talk_drop(self, run, results) -> list[tuple[str, float]]:
-        """The drops in points at keep 0.2, Fourier global: the stored sweep's, the live one when the current
-        setting is that, and the talk's last."""
-        rows = []
+    def talk_drop(self, run, results) -> dict[str, tuple[float, int] | None]:
+        """The drops in points at keep 0.2, Fourier global, with their number of test images: the stored
+        sweep's and the live one (the most precise so far) when the current setting is that; None when
+        unknown."""
+        drops: dict = {"sweep": None, "live": None}
         sweep = live.stored_sweep(run)
         if sweep is not None:
             after = live.interpolated(sweep["fractions"], sweep["accuracy"]["fourier"]["global"], TALK_KEEP)
             if after is not None:
-                rows.append((f"this run, sweep ({sweep['images']:,} images)",
-                             100 * (sweep["accuracy_before"] - after)))
+                drops["sweep"] = (100 * (sweep["accuracy_before"] - after), sweep["images"])
         for result in self.results_for(results, (run, TALK_KEEP, "fourier_global", None)).values():
-            rows.append((f"this run, live ({result['images']:,} images)",
-                         100 * (result["accuracy_before"] - result["accuracy_after"])))
-        rows.append(("talk: ImageNet SLE, J=4", tv.TALK_DROP))
-        return rows
+            drops["live"] = (100 * (result["accuracy_before"] - result["accuracy_after"]), result["images"])
+        return drops
 
     def _drop(self, run, results):
         def view():
-            rows = self.talk_drop(run, results)
-            ours = ", ".join(f"{v:.2f}" for _, v in rows[:-1]) or "no sweep, set f = 0.20, Fourier global"
-            return tv.drop_bars(rows, f"Accuracy lost at 80 % thresholded (W₁, Fourier, global)\nthis run: "
-                                      f"{ours} points; talk: about 2")
+            drops = self.talk_drop(run, results)
+            said = [f"{name} {value:.2f} ({images:,} images)" for name, (value, images) in
+                    ((n, d) for n, d in drops.items() if d is not None)]
+            ours = "\n".join(said) or "no sweep; live at f = 0.20, Fourier global"
+            return tv.drop_bars(None if drops["sweep"] is None else drops["sweep"][0],
+                                None if drops["live"] is None else drops["live"][0],
+                                f"Points lost, 80 % thresholded (W₁, Fourier)\n{ours}")
         return self.guarded(view)
 
     def warm_caches(self) -> None:
@@ -326,7 +327,7 @@ class ThresholdingPage(Page):
                        pn.Column(self.live_text, self.progress, width=420)),
             pn.FlexBox(figure(self.spectrum_pane, C["spectrum"], width=470),
                        figure(self.weights_pane, C["weights"], width=420),
-                       figure(self.drop_pane, C["drop"], width=400)),
+                       figure(self.drop_pane, C["drop"], width=420)),
             sizing_mode="stretch_width")
 
 

@@ -110,20 +110,19 @@ def accuracy_curves(sweep: dict | None, marker: tuple[float, float] | None, live
         layers.append(hv.Curve((x, y), fd, ad, label=label, datatype=["array"]).opts(color=colour, line_dash=dash, line_width=2,
                                                                  framewise=True))
 
-    # The band limit, the current point and the live one in one layer (one plot to update per move).
+    # One layer per kind of point, always one row (NaN, not drawn, when absent): a layer whose columns
+    # change length beside vectorised styles gave "Size mismatch" errors in the browser.
     kinds = {"band limit (sweep)": ("#2ca02c", "diamond", 12, band_point),
              "now, read off the sweep": ("#d62728", "circle", 13, marker),
              "now, live": ("black", "x", 14, live)}
-    points = [(float(xy[0]), 100 * float(xy[1]), kind, colour, shape, size)
-              for kind, (colour, shape, size, xy) in kinds.items() if xy is not None]
-    values += [p[1] for p in points]
     kd = hv.Dimension("th_kind", label="point")
-    columns = {name: [p[i] for p in points] for i, name in enumerate(["th_keep", "th_accuracy", "th_kind", "th_pc",
-                                                                      "th_pm", "th_ps"])}
-    layers.append(hv.Scatter(columns, fd, [ad, kd, hv.Dimension("th_pc"), hv.Dimension("th_pm"),
-                                          hv.Dimension("th_ps")], datatype=["dictionary"]).opts(
-        color=hv.dim("th_pc"), marker=hv.dim("th_pm"), size=hv.dim("th_ps"), line_width=3, framewise=True,
-        hover_tooltips=[("point", "@th_kind"), ("f", "@th_keep{0.000}"), ("accuracy", "@th_accuracy{0.00} %")]))
+    for kind, (colour, shape, size, xy) in kinds.items():
+        x, y = (np.nan, np.nan) if xy is None else (float(xy[0]), 100 * float(xy[1]))
+        if np.isfinite(y):
+            values.append(y)
+        layers.append(hv.Scatter({"th_keep": [x], "th_accuracy": [y], "th_kind": [kind]}, fd, [ad, kd],
+                                 datatype=["dictionary"]).opts(
+            color=colour, marker=shape, size=size, line_width=3, framewise=True, tools=["hover"]))
     lo, hi = (min(values), max(values)) if values else (0.0, 100.0)
     pad = max(2.0, 0.05 * (hi - lo))
     return hv.Overlay(layers).opts(
@@ -132,12 +131,17 @@ def accuracy_curves(sweep: dict | None, marker: tuple[float, float] | None, live
         hv.opts.Overlay(title=title, legend_position="bottom_right"))
 
 
-def drop_bars(rows: list[tuple[str, float]], title: str, width: int = 330) -> hv.Bars:
-    """Accuracy drops in points (positive: lost), one bar per (label, drop), the talk's last."""
+DROP_BARS = ("this run: sweep", "this run: live", "talk: ImageNet")
+
+
+def drop_bars(sweep: float | None, live: float | None, title: str, width: int = 360) -> hv.Bars:
+    """Accuracy drops in points (positive: lost): this run's from the sweep and live (None: unknown, no
+    bar), the talk's "about 2". Always the same three bars (a DynamicMap's columns keep their length)."""
     label = hv.Dimension("th_which", label="which")
     drop = hv.Dimension("th_drop", label="accuracy lost (points)")
-    top = max([abs(v) for _, v in rows] + [TALK_DROP])
-    return hv.Bars(rows, kdims=[label], vdims=[drop]).opts(
-        title=title, frame_width=width, frame_height=230, ylim=(min(0, min(v for _, v in rows) * 1.1), 1.25 * top),
-        color=hv.dim("th_which").categorize({rows[-1][0]: "#7f7f7f"}, default="#d62728"), show_grid=True,
+    values = [np.nan if v is None else float(v) for v in (sweep, live)] + [TALK_DROP]
+    known = [v for v in values if np.isfinite(v)]
+    return hv.Bars(list(zip(DROP_BARS, values)), kdims=[label], vdims=[drop]).opts(
+        title=title, frame_width=width, frame_height=230, ylim=(min(0, min(known) * 1.1), 1.25 * max(map(abs, known))),
+        color=hv.dim("th_which").categorize({DROP_BARS[2]: "#7f7f7f"}, default="#d62728"), show_grid=True,
         xrotation=0, **_OPTS)
