@@ -4,6 +4,7 @@ with the current point, and a live re-evaluation of the trained network (no retr
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 
 import holoviews as hv
@@ -17,6 +18,9 @@ from explorer.views import thresholding as tv
 from .base import Page, figure
 from .spectra import NO_RUN, SHIPPED_SLE, sle_runs
 
+# A job waits this long before it evaluates: the slider's own redraw gets the CPU first, and a job that a
+# quick next move supersedes costs nothing.
+LIVE_START_DELAY_S = 0.25
 TALK_KEEP = 0.2  # "80 % thresholded": keep 20 % of the angular-Fourier coefficients, globally
 NO_SWEEP = ("There is no stored accuracy sweep for run {run}, so the curves are empty and the current point "
             "comes from the live re-evaluation alone. Compute it once with `explorer analyse threshold {run} "
@@ -169,6 +173,9 @@ class ThresholdingPage(Page):
                 self.live_text.object = self._live_markdown(shown, pending=not result["final"])
 
         try:
+            time.sleep(LIVE_START_DELAY_S)
+            if not current():
+                raise live.Superseded
             plan = live.evaluation_plan(run)
             if current():
                 self._notes["plan"] = plan.note
