@@ -200,7 +200,7 @@ def test_band_mode_marks_the_band_point_and_f_below_the_sweep_has_no_marker(tiny
 
 
 def test_the_live_result_is_threshold_accuracy(tiny_page):
-    page, _, run, _ = tiny_page
+    page, root, run, _ = tiny_page
     with_live(page, mode="theta_global", keep=0.4)
     assert page.jobs[-1]["outcome"] == "done"
     result = page.results["full"]
@@ -210,6 +210,8 @@ def test_the_live_result_is_threshold_accuracy(tiny_page):
     assert (result["kept"], result["total"], result["images"]) == (expected["kept"], expected["total"], 64)
     assert f"**{100 * expected['accuracy_after']:.2f} %**" in page.live_text.object
     assert "computing" not in page.live_text.object and not page.progress.visible
+    x, y = points(root, "now, live")  # on the sweep's test set (the 64 images): drawn beside the curves
+    assert x.tolist() == [0.4] and y == pytest.approx([100 * expected["accuracy_after"]])
 
 
 def test_cancellable_accuracy_is_the_trainers(tiny, monkeypatch):

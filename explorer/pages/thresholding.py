@@ -59,6 +59,7 @@ class ThresholdingPage(Page):
         self.generation = self.live_jobs.generation
         self._publish = threading.Lock()
         self._request = None
+        self._live_scheduled = False  # the first live re-evaluation starts when the page is shown
         self.jobs: list[dict] = []  # one record per live job (outcome, images evaluated): the tests read it
         self._notes = {"sweep": None, "plan": None}
         w = pn.widgets
@@ -260,11 +261,13 @@ class ThresholdingPage(Page):
             band_point = None
             if sweep is not None:
                 band_point = (sweep["band_kept"] / max(sweep["total"], 1), sweep["band_accuracy"])
+            # The live point on the sweep's own test set (the estimate beside a 2,000-image sweep), else the
+            # most precise one when there is no sweep to compare with.
             live_point = None
-            final = [r for r in self.results_for(results, self.request_key(run, keep, mode, band)).values()
-                     if r["final"]]
-            if final and (sweep is None or final[0]["images"] == sweep["images"]):
-                r = final[0]
+            current = self.results_for(results, self.request_key(run, keep, mode, band)).values()
+            same = [r for r in current if (r["final"] if sweep is None else r["images"] == sweep["images"])]
+            if same:
+                r = same[0]
                 x = r["kept"] / max(r["total"], 1) if mode == "band" else float(keep)
                 live_point = (x, r["accuracy_after"])
             if sweep is None:
@@ -322,11 +325,16 @@ class ThresholdingPage(Page):
             sizing_mode="stretch_width")
         if not self.has_runs:
             return pn.Column(intro, self.note, sizing_mode="stretch_width")
-        if self._request is None:
-            self.request_live()  # the first live re-evaluation starts when the page is shown
+        if not self._live_scheduled:
+            self._live_scheduled = True
             doc = pn.state.curdoc
-            if doc is not None and doc.session_context is not None:  # a closed session's job stops
-                doc.on_session_destroyed(lambda _context, jobs=self.live_jobs: jobs.stop())
+            if doc is not None and doc.session_context is not None:
+                # Once the browser has the page: a job's first updates (the note) could otherwise land
+                # while the session's models are being made, and be lost.
+                pn.state.onload(self.request_live)
+                doc.on_session_destroyed(lambda _context, jobs=self.live_jobs: jobs.stop())  # stops its job
+            else:
+                self.request_live()
         C = tv.CAPTIONS
         return pn.Column(
             intro, self.alert, self.note,

@@ -56,7 +56,7 @@ def test_slider_to_both_ends_and_the_modes(page, server_url, screenshots):
     assert len(titles_with(page, "Fourier, global, f = 0.20")) == 3
     # Live: without the dataset, the 300 shipped images, said in the note and beside the figure.
     wait_for(page, "the live result", lambda: page.get_by_text("300 CIFAR-10 test images shipped").count() >= 1)
-    assert page.get_by_text("EXPLORER_DATA", exact=False).count() >= 1
+    wait_for(page, "the note naming the fix", lambda: page.get_by_text("EXPLORER_DATA", exact=False).count() >= 1)
     assert wait_for(page, "the live point at f = 0.2", lambda: (p := live_point(page)) and p[0] == 0.2 and p)
     wait_idle(page)
     page.screenshot(path=str(screenshots / "thresholding_default.png"), full_page=True)
