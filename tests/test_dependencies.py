@@ -13,7 +13,7 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = {"explorer", "tests", "kymatio_reference", "plot_ranges", "conftest", "helpers"}
+LOCAL = {"explorer", "tests", "benchmarks", "kymatio_reference", "plot_ranges", "conftest", "helpers"}
 
 
 def imported_modules(folder: Path) -> set[str]:
