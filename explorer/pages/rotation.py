@@ -16,7 +16,7 @@ from explorer.analysis import unit_rotation as ur
 from explorer.views import rotation as rv
 
 from .base import Page, figure, labelled, theta_format
-from .spectra import sle_runs
+from .spectra import offer_sle_runs
 
 NO_RUN = ("There is no SLE run in the run store (`explorer runs list`) nor among the shipped runs, so there is "
           "no network whose units could be rotated. Train one with `explorer train sle` (or `explorer train "
@@ -65,11 +65,7 @@ class RotationPage(Page):
 
     def __init__(self, **params):
         super().__init__(**params)
-        runs = sle_runs()
-        self.param.run.objects = runs
-        if runs and self.run not in runs.values():
-            self.run = next(iter(runs.values()))
-        self.has_runs = bool(runs)
+        self.has_runs = offer_sle_runs(self)
         w = pn.widgets
         self.rank_slider = w.IntSlider.from_param(self.param.rank, name="Rank (spectral score)",
                                                   sizing_mode="stretch_width")

@@ -39,6 +39,16 @@ def sle_runs() -> dict[str, str]:
     return dict(sorted(found.items(), key=lambda item: item[1] != SHIPPED_SLE))
 
 
+def offer_sle_runs(page) -> bool:
+    """Fill the page's `run` selector with the SLE-like runs (the shipped one first) and select the first
+    when the current value is not among them; False when there is none."""
+    runs = sle_runs()
+    page.param.run.objects = runs
+    if runs and page.run not in runs.values():
+        page.run = next(iter(runs.values()))
+    return bool(runs)
+
+
 def selection_text(colour, j1) -> str:
     """What an order-1 figure sums over, short enough for a title."""
     return f"{'all colours' if colour == 'all' else colour}, {'all j1' if j1 == 'all' else f'j1={j1}'}"
@@ -61,11 +71,7 @@ class SpectraPage(Page):
 
     def __init__(self, **params):
         super().__init__(**params)
-        runs = sle_runs()
-        self.param.run.objects = runs
-        if runs and self.run not in runs.values():
-            self.run = next(iter(runs.values()))
-        self.has_runs = bool(runs)
+        self.has_runs = offer_sle_runs(self)
         w = pn.widgets
         self.rank_slider = w.IntSlider.from_param(self.param.rank, name="Rank (W₁)",
                                                   sizing_mode="stretch_width")

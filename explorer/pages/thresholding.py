@@ -16,7 +16,7 @@ from explorer.analysis import threshold_live as live
 from explorer.views import thresholding as tv
 
 from .base import Page, figure
-from .spectra import NO_RUN, SHIPPED_SLE, sle_runs
+from .spectra import NO_RUN, SHIPPED_SLE, offer_sle_runs
 
 # A job waits this long before it evaluates: the slider's own redraw gets the CPU first, and a job that a
 # quick next move supersedes costs nothing.
@@ -50,11 +50,7 @@ class ThresholdingPage(Page):
 
     def __init__(self, **params):
         super().__init__(**params)
-        runs = sle_runs()
-        self.param.run.objects = runs
-        if runs and self.run not in runs.values():
-            self.run = next(iter(runs.values()))
-        self.has_runs = bool(runs)
+        self.has_runs = offer_sle_runs(self)
         self.live_jobs = live.Jobs()
         self.generation = self.live_jobs.generation
         self._publish = threading.Lock()
