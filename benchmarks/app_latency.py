@@ -147,6 +147,16 @@ def measure_first_renders(browser, url: str, opens: int) -> None:
         print(f"{slug:<15} {med['shell']:>7.2f} {med['first']:>11.2f} {spread:>12} {med['all']:>10.2f}")
 
 
+def latency_row(name: str, first_render: float, latencies: list, width: int = 12) -> str:
+    """One table row: first render, then n, median, p90 and max of the latencies (ms)."""
+    if not latencies:
+        return f"{name:<{width}} {first_render * 1000:>12.0f}   no measurement"
+    lat = sorted(latencies)
+    p90 = lat[min(len(lat) - 1, round(0.9 * (len(lat) - 1)))]
+    return (f"{name:<{width}} {first_render * 1000:>12.0f} {len(lat):>3} {statistics.median(lat):>8.0f} "
+            f"{p90:>8.0f} {max(lat):>8.0f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=20, help="key presses per page (after one warm-up)")
@@ -178,13 +188,7 @@ def main(argv=None) -> int:
                 if name not in args.pages:
                     continue
                 first, lat = measure_page(page, url, slug, label, prefixes, setup, args.presses, args.size)
-                if not lat:
-                    print(f"{name:<12} {first * 1000:>12.0f}   no measurement")
-                    continue
-                lat.sort()
-                p90 = lat[min(len(lat) - 1, round(0.9 * (len(lat) - 1)))]
-                print(f"{name:<12} {first * 1000:>12.0f} {len(lat):>3} {statistics.median(lat):>8.0f} "
-                      f"{p90:>8.0f} {max(lat):>8.0f}")
+                print(latency_row(name, first, lat))
             browser.close()
     finally:
         stop_server(proc)

@@ -120,7 +120,7 @@ SLIDER_PAGES = [
 def slider_latency(presses: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.app_latency import measure_page
+    from benchmarks.app_latency import latency_row, measure_page
     from tests.browser.conftest import CHROMIUM_ARGS, free_port, start_server, stop_server
 
     proc = start_server(port := free_port())
@@ -134,13 +134,7 @@ def slider_latency(presses: int) -> None:
             page.set_default_timeout(90_000)
             for name, slug, label, prefixes, setup in SLIDER_PAGES:
                 first, lat = measure_page(page, url, slug, label, prefixes, setup, presses, 0)
-                if not lat:
-                    print(f"   {name:<13} {first * 1000:>12.0f}   no measurement")
-                    continue
-                lat.sort()
-                p90 = lat[min(len(lat) - 1, round(0.9 * (len(lat) - 1)))]
-                print(f"   {name:<13} {first * 1000:>12.0f} {len(lat):>3} {statistics.median(lat):>8.0f} "
-                      f"{p90:>8.0f} {max(lat):>8.0f}   (target: median ≤ 300)")
+                print("   " + latency_row(name, first, lat, width=13) + "   (target: median ≤ 300)")
             browser.close()
     finally:
         stop_server(proc)
