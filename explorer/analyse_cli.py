@@ -1,5 +1,5 @@
-"""``explorer analyse spectra|threshold``: the angular Fourier analysis of an SLE run's first layer W₁
-(science.md §4) and its re-evaluation with W₁ thresholded.
+"""``explorer analyse spectra|threshold|layers``: the angular Fourier analysis of an SLE run's first layer
+W₁ (science.md §4), its re-evaluation with W₁ thresholded, and the layer-wise analysis of a CNN13 (§3).
 
 ``explorer analyse spectra RUN [--effective] [--json]`` prints Ω₁/ΣΩ₁ per angular frequency and a summary
 of Ω₂. With ``--json`` it prints exactly this object (a stable schema for scripts)::
@@ -23,6 +23,22 @@ prints {"run", "keep", "mode" ("global" | "per_unit" | "band"), "domain" ("fouri
 ``explorer analyse threshold RUN --sweep [--limit N]`` computes the accuracy against F (20 fractions) for
 both domains and both modes, stores it beside the run (analysis ``threshold_sweep``; a second call reads
 it back) and prints it as a table (``--json``: the sweep as `explorer.analysis.threshold.sweep` returns it).
+
+``explorer analyse layers RUN [--svm-subset N | --full | --no-svm] [--rule talk|authors] [--k K …] [--json]``: per
+depth n = 2..13 of a CNN13 run, the 1-NN and Gaussian-SVM test accuracies, the intra-class distances, the
+per-class PCA spectra and the k-Local Support Vector counts (`explorer.analysis.layers`), computed once
+and stored beside the run. With ``--json`` it prints exactly this object::
+
+    {"run": "cnn13-…", "rule": "talk" | "authors",  # the LSV rule of "lsv" (explorer.analysis.lsv)
+     "svm_subset": 10000 | null,                   # training images of the SVM (null: all of them)
+     "test_accuracy": a,                           # the network's own test accuracy (fraction)
+     "classes": [10 names], "train_images": 50000, "test_images": 10000,
+     "depths": [{"depth": n,                       # 2..13
+                 "nn1_accuracy": a,                # fraction of the test set
+                 "svm_accuracy": a | null,         # null with --no-svm
+                 "intra_class": [10 distances],    # mean distance of two distinct training points, per class
+                 "pca": [[K eigenvalues] × 10],    # per class, largest first
+                 "lsv": [|Γ¹|, …, |Γ³¹|]}, …]}
 """
 from __future__ import annotations
 
@@ -30,14 +46,18 @@ import json
 
 import numpy as np
 
+from explorer.cli import add_data_option
 from explorer.train_cli import add_store_option, apply_store_option
+
+DEFAULT_SVM_SUBSET = 10_000  # explorer.analysis.layers.DEFAULT_SVM_SUBSET, without importing torch here
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "analyse", help="spectra and thresholding of an SLE run's first layer",
+        "analyse", help="spectra and thresholding of an SLE's W₁; layer-wise analysis of a CNN13",
         description="Angular Fourier analysis of the first layer W₁ of a Scattering + SLE run "
-        "(science.md §4), and its re-evaluation with W₁ thresholded.")
+        "(science.md §4), its re-evaluation with W₁ thresholded, and the layer-wise contraction and "
+        "separation of a CNN13 run (§3).")
     actions = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
     spectra = actions.add_parser(
@@ -74,6 +94,29 @@ def add_parser(subparsers) -> None:
     threshold.add_argument("--json", action="store_true", help="machine-readable output")
     add_store_option(threshold)
     threshold.set_defaults(func=_threshold)
+
+    layers = actions.add_parser(
+        "layers", help="contraction and separation of a CNN13, depth by depth",
+        description="Per depth n = 2..13 of a CNN13 run: 1-NN and Gaussian-SVM test accuracies, "
+        "intra-class distances, per-class PCA and k-Local Support Vectors (science.md §3). Computed "
+        "once (features of the whole dataset, one neighbour search per depth) and stored beside the run.")
+    layers.add_argument("run", help="run id or a unique prefix of a CNN13 run")
+    svm = layers.add_mutually_exclusive_group()
+    svm.add_argument("--svm-subset", type=int, default=DEFAULT_SVM_SUBSET, metavar="N",
+                     help=f"fit the SVM on N class-balanced training images (default {DEFAULT_SVM_SUBSET:,})")
+    svm.add_argument("--full", action="store_true", help="fit the SVM on every training image (slow on a CPU)")
+    svm.add_argument("--no-svm", action="store_true", help="leave the SVM out")
+    layers.add_argument("--rule", choices=["talk", "authors"], default="talk",
+                        help="k-LSV rule: talk (default; more than k/2 of the k nearest others disagree) "
+                        "or authors (a k-NN classifier, each point its own first neighbour)")
+    layers.add_argument("--k", type=int, nargs="+", default=[1, 5, 31], metavar="K",
+                        help="the |Γᵏ| columns of the table, k in 1..31 (default: 1 5 31)")
+    layers.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    layers.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
+                        "in `python -m pydoc explorer.analyse_cli`)")
+    add_data_option(layers)
+    add_store_option(layers)
+    layers.set_defaults(func=_layers)
 
 
 # -- spectra ------------------------------------------------------------------------------------------------
@@ -178,3 +221,40 @@ def _sweep(args) -> None:
     for i, keep in enumerate(result["fractions"]):
         print(f"{keep:>6.0%}  {acc['fourier']['global'][i]:>14.2%}  {acc['fourier']['per_unit'][i]:>16.2%}  "
               f"{acc['theta']['global'][i]:>12.2%}  {acc['theta']['per_unit'][i]:>14.2%}")
+
+
+# -- layers ---------------------------------------------------------------------------------------------------
+
+def _layers(args) -> None:
+    apply_store_option(args)
+    from explorer.analysis import layers, lsv
+
+    ks = [lsv.check_k(k) for k in args.k]  # before any work
+    if layers.DEFAULT_SVM_SUBSET != DEFAULT_SVM_SUBSET:
+        raise AssertionError("explorer analyse layers: the CLI's default SVM subset differs from the analysis'")
+    subset = None if args.full else args.svm_subset
+    if subset is not None:
+        layers.svm_params(subset)  # a bad --svm-subset fails before any work
+    result = layers.analyse_layers(args.run, svm=not args.no_svm, svm_subset=subset, device=args.device,
+                                   progress=not args.json)
+    summary = layers.summary_json(result, args.rule)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    state = "computed and stored" if result["computed"] else "read from the store"
+    network = summary["test_accuracy"]
+    print(f"run {summary['run']}: layer-wise analysis on {summary['train_images']} training and "
+          f"{summary['test_images']} test images ({state})")
+    if network is not None:
+        print(f"the network's own test accuracy: {network:.2%}")
+    svm_label = ("SVM (all)" if summary["svm_subset"] is None and result["svm_accuracy"] is not None
+                 else f"SVM ({result['svm_train_images']})" if result["svm_accuracy"] is not None else "SVM")
+    columns = "".join(f"  {f'|Γ^{k}|':>7}" for k in ks)
+    print(f"{'depth':>5}  {'1-NN':>7}  {svm_label:>11}  {'intra-class':>11}{columns}   (LSV rule: {args.rule})")
+    for row in summary["depths"]:
+        svm_text = "—" if row["svm_accuracy"] is None else f"{row['svm_accuracy']:.2%}"
+        intra = float(np.mean(row["intra_class"]))
+        counts = "".join(f"  {row['lsv'][k - 1]:>7}" for k in ks)
+        print(f"{row['depth']:>5}  {row['nn1_accuracy']:>7.2%}  {svm_text:>11}  {intra:>11.3f}{counts}")
+    print("intra-class: the mean over the classes of the mean distance between two distinct training points "
+          "of a class (standardised features)")
