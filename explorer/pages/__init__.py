@@ -31,6 +31,10 @@ PAGES: list[PageSpec] = [
     PageSpec("invariance", "Invariance & stability", "explorer.pages.invariance:InvariancePage",
              r"What $$S_J$$ forgets and what it keeps: rotations, translations smaller than $$2^J$$, smooth "
              r"deformations, and the Lipschitz bound $$\Vert S x - S y \Vert \le \Vert x - y \Vert$$."),
+    PageSpec("layers", "Layers", "explorer.pages.layers:LayersPage",
+             "Contraction and separation layer by layer in a trained CNN13: 1-NN and SVM accuracy, intra-class "
+             "distances, per-class PCA and k-local support vectors against depth, for ReLU, sign·√ and ReLU_k "
+             "networks overlaid, and the accuracy against the fraction α of ReLU channels."),
     PageSpec("spectra", "SLE spectra", "explorer.pages.spectra:SpectraPage",
              r"Rotation invariance learned by a trained Scattering + SLE: the angular Fourier spectra "
              r"$$\Omega_1, \Omega_2$$ of its first layer $$W_1$$ (energy at low angular frequency) and its units "

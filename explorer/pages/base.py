@@ -111,3 +111,20 @@ class Page(pn.viewable.Viewer):
             traceback.print_exc()
             self.show_error(f"Unexpected error: {exc!r}")
             raise SkipRendering(repr(exc)) from None
+
+
+def run_choices(accept, first: str | None = None, detail=None) -> dict[str, str]:
+    """The store's runs (shipped ones included) that `accept(info)` keeps, as selector choices: label → run
+    id, "id (detail, shipped|status, accuracy %)", with the run `first` first. `detail(info)` adds a word
+    on the model (None: nothing). Reads only the runs' listing (`RunStore.list`), never their weights."""
+    from explorer.runs import RunStore
+
+    found = {}
+    for info in RunStore().list():
+        if not accept(info):
+            continue
+        accuracy = f", {100 * info.accuracy:.2f} %" if info.accuracy is not None else ""
+        words = [detail(info)] if detail is not None else []
+        words.append(("shipped" if info.shipped else info.status) + accuracy)
+        found[f"{info.id} ({', '.join(words)})"] = info.id
+    return dict(sorted(found.items(), key=lambda item: item[1] != first))
