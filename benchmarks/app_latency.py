@@ -34,6 +34,7 @@ PAGES = [
     ("scattering", "scattering", "θ1 index", ["S2 children of", "|x ⋆ ψ|"], ["size"]),
     ("scat-disk", "scattering", "θ1 index", ["S2 disk of"], ["size", "tab:Scattering disk"]),
     ("invariance", "invariance", "Rotation angle", ["Rotation by", "Rotated by"], []),
+    ("layers", "layers", "k (neighbours", ["|Γᵏ| against depth at k ="], ["tab:k-local support vectors"]),
 ]
 
 TITLE_JS = """(prefix) => {

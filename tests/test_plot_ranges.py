@@ -23,6 +23,8 @@ SCENARIOS = {
     "thresholding": [{"keep": 0.0}, {"keep": 1.0}, {"mode": "theta_per_unit", "keep": 0.05},
                      {"mode": "band", "band": 0}, {"band": 4}, {"unit": 511, "j1": 1},
                      {"mode": "fourier_global", "keep": 0.2, "unit": 0, "j1": 0}],
+    "layers": [{"k": 1}, {"k": 31}, {"rule": "authors"}, {"normalise": False}, {"pca_class": "cat"},
+               {"runs": ["cnn13-44da76659d19", "cnn13-7eab578d09c7"]}, {"k": 5, "rule": "talk", "normalise": True}],
 }
 
 

@@ -33,7 +33,8 @@ def test_the_package_ships_the_demo_runs_small_and_complete(tmp_path):
 def test_a_shipped_run_loads_and_classifies(tmp_path, run_id):
     run = RunStore(tmp_path).load(run_id)
     model = run.build_model()
-    shape = (2, 3, 81, 8, 8) if run.config["model"] == "sle" else (2, 3, 32, 32)
+    on_features = run.config["model"] in ("sle", "sle_fourier")  # scattering features J = 2, L = 8
+    shape = (2, 3, 81, 8, 8) if on_features else (2, 3, 32, 32)
     with torch.no_grad():
         logits = model(torch.rand(shape))
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()

@@ -12,7 +12,7 @@ from explorer.analysis import cache
 from explorer.analysis import spectra as sp
 from explorer.views import spectra as sv
 
-from .base import Page, figure
+from .base import Page, figure, run_choices
 
 SHIPPED_SLE = "sle-695ad4593697"
 COLOURS = ("all", "red", "green", "blue")
@@ -25,18 +25,13 @@ def sle_runs() -> dict[str, str]:
     """The SLE-like runs of the store (label → run id), the shipped demo run first: a run is SLE-like when its
     registered model's constructor is a ScatteringSLE (sle, sle_fourier, …). Damaged runs are left out."""
     from explorer.nets import ScatteringSLE, registry
-    from explorer.runs import RunStore
 
-    found = {}
-    for info in RunStore().list():
+    def sle_like(info) -> bool:
         model = (info.config or {}).get("model")
-        if info.status == "corrupt" or model not in registry.names():
-            continue
-        if not issubclass(registry.get(model).constructor, ScatteringSLE):
-            continue
-        accuracy = f", {100 * info.accuracy:.2f} %" if info.accuracy is not None else ""
-        found[f"{info.id} ({'shipped' if info.shipped else info.status}{accuracy})"] = info.id
-    return dict(sorted(found.items(), key=lambda item: item[1] != SHIPPED_SLE))
+        return (info.status != "corrupt" and model in registry.names()
+                and issubclass(registry.get(model).constructor, ScatteringSLE))
+
+    return run_choices(sle_like, first=SHIPPED_SLE)
 
 
 def offer_sle_runs(page) -> bool:

@@ -24,10 +24,12 @@ CAPTIONS = {
     "intra": r"Contraction: per class, the mean distance between two distinct training points "
              r"$$\Phi_n(x), \Phi_n(x')$$ of the class (the talk's normalisation $$\times 2$$; the authors' code "
              r"gives this $$\times (n-1)/n$$). Thick: the class chosen on the left; thin: the other classes "
-             r"(hover names them). Look: the distances shrink with depth.",
+             r"(hover names them). Look: the distances shrink with depth overall, not at every depth.",
     "pca": r"Per-class PCA: the eigenvalues of the class covariance of $$\Phi_n$$, sorted and cumulated, one "
            r"curve per depth $$n$$ (colour bar). Divided by the total, a curve that rises fast means the class "
-           r"lives in a few directions. Look: the deeper the layer, the faster the rise.",
+           r"lives in a few directions. Look: undivided, the class's total variance (the curve's end) falls with "
+           r"depth; divided, the curves of the shipped ReLU run do not rise faster with depth until the last "
+           r"layer.",
     "lsv_k": r"k-local support vectors: $$|\Gamma_n^k|$$ against $$k$$, one curve per depth $$n$$ (colour "
              r"bar); $$\Gamma^k$$ are the training points still badly classified by their $$k$$ nearest "
              r"neighbours (rule on the left). Log scale; a count of 0 is not drawn. Look: $$|\Gamma_n^k|$$ "
