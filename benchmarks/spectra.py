@@ -112,7 +112,7 @@ def sweep_time(run_id: str, images: int | None, points: int) -> None:
 
 # name, slug, slider label, title prefixes of the plots the slider drives (app_latency's conventions)
 SLIDER_PAGES = [
-    ("spectra", "spectra", "Rank", ["Invariance of", "Unit "], []),
+    ("spectra", "spectra", "Rank", ["Invariance of", "Unit "], ["tab:Units by invariance"]),
     ("thresholding", "thresholding", "Kept fraction", ["Ω₁/ΣΩ₁ thresholded"], []),
 ]
 

@@ -74,3 +74,14 @@ def test_training_on_cuda_with_mixed_precision_learns_and_reloads_on_the_cpu(tmp
     assert all(not t.is_cuda and t.dtype in (torch.float32, torch.int64) for t in weights)
     _, cpu_accuracy = evaluate_run(store.load(run.id), device="cpu")
     assert abs(cpu_accuracy - run.metrics[-1]["test_acc"]) <= 2 / 64
+
+
+def test_the_neighbour_search_on_cuda_finds_the_cpus_neighbours():
+    from explorer.analysis.neighbours import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    reference, queries = rng.normal(size=(3000, 32)), rng.normal(size=(500, 32))
+    on_cpu = nearest_neighbours(queries, reference, 32, device="cpu")
+    on_gpu = nearest_neighbours(queries, reference, 32, device=CUDA)
+    np.testing.assert_array_equal(on_gpu[0], on_cpu[0])
+    np.testing.assert_allclose(on_gpu[1], on_cpu[1], rtol=1e-12)

