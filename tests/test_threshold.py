@@ -220,3 +220,24 @@ def test_the_sle_and_its_structured_variant_are_read_other_models_refused():
         check_sle(SimpleNamespace(id=f"{model}-0123456789ab", config={"model": model}))
     with pytest.raises(ValueError, match="is a cnn13, not an SLE"):
         check_sle(SimpleNamespace(id="cnn13-0123456789ab", config={"model": "cnn13"}))
+
+
+def test_scattered_samples_are_cached_consistently_across_threads(monkeypatch):
+    """Pages scatter the shipped samples from Panel's worker threads: concurrent calls for 8 image sets
+    through the 4-entry cache raise nothing, keep at most 4 entries, and each answer is its own set's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(threshold, "_SCATTERED", {})
+    rng = np.random.default_rng(0)
+    sets = [rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8) for _ in range(8)]
+    expected = [threshold._scattered((1, 4, "set", i), images).copy() for i, images in enumerate(sets)]
+    threshold._SCATTERED.clear()
+
+    def ask(i):
+        return i % 8, threshold._scattered((1, 4, "set", i % 8), sets[i % 8])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(64)))
+    assert len(threshold._SCATTERED) <= 4
+    for i, features in answers:
+        np.testing.assert_array_equal(features, expected[i])

@@ -24,6 +24,7 @@ Computation side only: no UI import.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Sequence
 
@@ -228,12 +229,15 @@ def sample_features(run: Run | str, limit: int | None = None, prefer_full: bool 
 
 
 _SCATTERED: dict = {}
+_SCATTERED_LOCK = threading.Lock()  # pages call this from Panel's worker threads
 
 
 def _scattered(key, images) -> np.ndarray:
-    """Features of these uint8 images at (J, L), remembered for the last few image sets (read-only)."""
-    if key in _SCATTERED:
-        return _SCATTERED[key]
+    """Features of these uint8 images at (J, L), remembered for the last few image sets (read-only).
+    Two threads asking for the same new set may both compute it (seconds); the cache stays consistent."""
+    with _SCATTERED_LOCK:
+        if key in _SCATTERED:
+            return _SCATTERED[key]
     from explorer.scattering import Scattering2D
 
     J, L = key[0], key[1]
@@ -243,9 +247,10 @@ def _scattered(key, images) -> np.ndarray:
                  for i in range(0, len(images), EVAL_BATCH)]
     features = torch.cat(parts).numpy()
     features.flags.writeable = False
-    while len(_SCATTERED) >= 4:
-        _SCATTERED.pop(next(iter(_SCATTERED)))
-    _SCATTERED[key] = features
+    with _SCATTERED_LOCK:
+        while len(_SCATTERED) >= 4:
+            _SCATTERED.pop(next(iter(_SCATTERED)))
+        _SCATTERED[key] = features
     return features
 
 
