@@ -6,6 +6,7 @@ session, so nothing slow happens at import or for pages the visitor does not ope
 """
 from __future__ import annotations
 
+import re
 import threading
 
 import holoviews as hv
@@ -14,6 +15,7 @@ from panel.reactive import Syncable
 
 from explorer.pages import PAGES, page_spec
 from explorer.pages.warmup import warm_in_background
+from explorer.serve_cli import warn_if_exposed
 
 # Torch work runs in worker threads (nthreads), so one session's computation never blocks another's;
 # sliders send their value when released (throttled).
@@ -73,12 +75,43 @@ def _nav(current: str) -> pn.pane.HTML:
                         sizing_mode="stretch_width")
 
 
+MAX_SHOWN_SLUG = 60  # characters of an unknown ?page= value repeated in the page
+
+
+def _clean_session_args() -> None:
+    """Make every URL argument of this session valid UTF-8 (undecodable bytes become U+FFFD). Panel reads
+    ``?theme=`` with a strict decode, so ``?theme=%FF`` answered 500; the app reads only ``page``."""
+    args = pn.state.session_args if pn.state.curdoc else None
+    if not isinstance(args, dict):
+        return
+    for key, values in list(args.items()):
+        values = values if isinstance(values, list) else [values]
+        args[key] = [v.decode("utf-8", "replace").encode("utf-8") if isinstance(v, bytes) else v for v in values]
+
+
+def url_page() -> str:
+    """The ``page`` argument of this session's URL (the first one if repeated), or "home"."""
+    values = pn.state.session_args.get("page") if pn.state.curdoc else None
+    if not values:
+        return "home"
+    value = values[0]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def shown_slug(slug: str) -> str:
+    """An unknown page name as the page may repeat it: letters, digits and ``-_./ `` only (anything else
+    becomes ?, so no HTML, Markdown or formula can be injected), cut to MAX_SHOWN_SLUG characters."""
+    text = re.sub(r"[^\w .\-/]", "?", slug)
+    return text if len(text) <= MAX_SHOWN_SLUG else text[:MAX_SHOWN_SLUG] + "…"
+
+
 def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
-    """The template for one session showing page `slug` (default: from the URL, else home)."""
+    """The template for one session showing page `slug` (default: from the URL, else home). Any other URL
+    argument is ignored; an unknown page shows the home page with a warning naming it (sanitised)."""
+    _clean_session_args()
     if slug is None:
-        arg = pn.state.session_args.get("page", [b"home"]) if pn.state.curdoc else [b"home"]
-        slug = arg[0].decode() if isinstance(arg[0], bytes) else str(arg[0])
-    slug = slug.strip().lower()  # ?page=Scattering finds the scattering page
+        slug = url_page()
+    slug = slug.strip().lower() or "home"  # ?page=Scattering finds the scattering page; ?page= is home
     try:
         spec = page_spec(slug)
         missing = None
@@ -90,8 +123,9 @@ def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
         sidebar += [pn.pane.Markdown(f"### {spec.title} controls"), page.controls]
     main = [page]
     if missing is not None:
-        main.insert(0, pn.pane.Alert(f"There is no page {missing!r}; showing the home page.",
-                                     alert_type="warning"))
+        pages = ", ".join(f"`{p.slug}`" for p in PAGES)
+        main.insert(0, pn.pane.Alert(f"There is no page `{shown_slug(missing)}`; showing the home page. "
+                                     f"Pages (`?page=…`): {pages}.", alert_type="warning"))
     template = pn.template.BootstrapTemplate(
         title="Structures Explorer", sidebar=sidebar, main=main, sidebar_width=330,
         header_background="#1f4e79", main_max_width="1500px")
@@ -100,5 +134,7 @@ def build_app(slug: str | None = None) -> pn.template.BootstrapTemplate:
 
 
 if pn.state.served:
+    # Once per server process: a warning in the server's log when it listens on a network address with no login.
+    warn_if_exposed(authenticated=bool(pn.config.basic_auth or pn.config.oauth_provider))
     warm_in_background()  # once per server process: every page's default view computed before it is asked for
     build_app().servable(title="Structures Explorer")

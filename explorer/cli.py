@@ -21,6 +21,7 @@ COMMANDS = [
     "explorer.train_cli",
     "explorer.runs_cli",
     "explorer.analyse_cli",
+    "explorer.serve_cli",
 ]
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.

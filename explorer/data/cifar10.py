@@ -12,11 +12,13 @@ source's path, size and modification time, so the second load skips decompressio
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import io
 import json
 import os
 import pickle
+import stat
 import tarfile
 import warnings
 import zlib
@@ -35,6 +37,12 @@ FOLDER_NAME = "cifar-10-batches-py"
 META = "batches.meta"
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 IMAGE_SHAPE = (3, 32, 32)
+# Bounds on what a hostile or wrong file can make the loader read: an official batch file is 31 MB and the
+# whole archive 178 MB uncompressed, in 8 members. A member past these bounds is refused before it is read
+# (a tar.gz of zeros declaring a 10 GB batch would otherwise be decompressed into memory).
+MAX_MEMBER_BYTES = 64 * 2**20
+MAX_ARCHIVE_BYTES = 2**30
+MAX_MEMBERS = 1000
 
 HOW_TO_FIX = (
     f"Set EXPLORER_DATA to the folder holding {ARCHIVE_NAME} (or {FOLDER_NAME}/), pass --data DIR, "
@@ -63,22 +71,58 @@ class Cifar10(NamedTuple):
 def find_cifar10(data: str | os.PathLike | None = None) -> Path:
     """Locate CIFAR-10: returns the archive file or the folder holding the batch files.
 
-    ``data`` overrides ``EXPLORER_DATA``. Raises DatasetNotFoundError with a how-to-fix message.
-    A file is returned as is: whether it really is the archive is checked when it is read.
+    ``data`` overrides ``EXPLORER_DATA``. Raises DatasetNotFoundError with a how-to-fix message, also for a
+    symbolic link loop, a dangling link, a path that cannot be read and a pipe or device (never a bare
+    OSError). A file is returned as is: whether it really is the archive is checked when it is read.
     """
     root = Path(data).expanduser() if data is not None else data_dir()
     if root is None:
         raise DatasetNotFoundError(f"No CIFAR-10 location configured. {HOW_TO_FIX}")
-    if not root.exists():
-        raise DatasetNotFoundError(f"CIFAR-10 location {root} does not exist. {HOW_TO_FIX}")
-    if root.is_file() or (root / META).is_file() or (root / "data_batch_1").is_file():
+    kind = _kind(root)
+    if kind != "file" and kind != "folder":
+        raise DatasetNotFoundError(f"CIFAR-10 location {_shown(root)} {_NOT_USABLE[kind]}. {HOW_TO_FIX}")
+    if kind == "file" or _kind(root / META) == "file" or _kind(root / "data_batch_1") == "file":
         return root
-    for candidate in (root / FOLDER_NAME, root / ARCHIVE_NAME):
-        if candidate.exists():
+    for candidate, wanted in ((root / FOLDER_NAME, "folder"), (root / ARCHIVE_NAME, "file")):
+        kind = _kind(candidate)
+        if kind == wanted:
             return candidate
+        if kind != "missing":
+            what = _NOT_USABLE.get(kind, f"is a {kind}, not a {wanted}")
+            raise DatasetNotFoundError(f"CIFAR-10 location {_shown(candidate)} {what}. {HOW_TO_FIX}")
     raise DatasetNotFoundError(
-        f"No CIFAR-10 in {root}: expected {ARCHIVE_NAME} or a {FOLDER_NAME}/ folder there. {HOW_TO_FIX}"
+        f"No CIFAR-10 in {_shown(root)}: expected {ARCHIVE_NAME} or a {FOLDER_NAME}/ folder there. {HOW_TO_FIX}"
     )
+
+
+_NOT_USABLE = {
+    "missing": "does not exist",
+    "loop": "is a symbolic link loop (its links lead back to themselves)",
+    "dangling": "is a symbolic link to nothing (its target does not exist)",
+    "special": "is neither a file nor a folder (a pipe, socket or device)",
+}
+
+
+def _kind(path: Path) -> str:
+    """'file', 'folder', 'missing', 'loop', 'dangling' or 'special'; DatasetNotFoundError when unreadable."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "loop"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "dangling" if path.is_symlink() else "missing"
+        raise DatasetNotFoundError(
+            f"CIFAR-10 location {_shown(path)} cannot be read ({exc.strerror or exc}). {HOW_TO_FIX}"
+        ) from None
+    return "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else "special"
+
+
+def _shown(path: os.PathLike | str, limit: int = 160) -> str:
+    """A path for a message: printable, and cut in the middle when very long."""
+    text = os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else f"{text[: limit // 2]}…{text[-limit // 2:]}"
 
 
 def load_cifar10(split: str = "train", data: str | os.PathLike | None = None, cache: bool = True) -> Cifar10:
@@ -137,60 +181,113 @@ def download_cifar10(dest: str | os.PathLike | None = None) -> Path:
 
 def _read_members(source: Path, names: list[str]) -> dict[str, bytes]:
     """Raw bytes of the named batch files, from the folder or in one pass over the archive."""
+    shown = _shown(source)
     if source.is_dir():
-        missing = [n for n in names if not (source / n).is_file()]
+        missing = [n for n in names if _kind(source / n) != "file"]
         if missing:
             raise DatasetFormatError(
-                f"{source} lacks {', '.join(missing)}: expected the official {FOLDER_NAME}/ layout "
+                f"{shown} lacks {', '.join(missing)}: expected the official {FOLDER_NAME}/ layout "
                 f"({META}, data_batch_1..5, test_batch)."
             )
+        for n in names:
+            _check_member_size(shown, n, (source / n).stat().st_size)
         return {n: (source / n).read_bytes() for n in names}
 
     wanted, found = set(names), {}
     try:
         with tarfile.open(source, "r:*") as archive:
-            for member in archive:  # sequential: a .tar.gz is decompressed once
+            for count, member in enumerate(archive):  # sequential: a .tar.gz is decompressed once
+                if count >= MAX_MEMBERS or member.offset_data > MAX_ARCHIVE_BYTES:
+                    raise DatasetFormatError(
+                        f"{shown} is not the CIFAR-10 python archive: more than {MAX_MEMBERS} members or "
+                        f"{MAX_ARCHIVE_BYTES // 2**20} MiB before its batch files were found (the official one "
+                        f"holds 8 files, 178 MB). {HOW_TO_FIX}"
+                    )
                 base = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and base in wanted and base not in found:
+                    _check_member_size(shown, member.name, member.size)
                     found[base] = archive.extractfile(member).read()
                     if len(found) == len(wanted):
                         break
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        detail = str(exc)
+        if isinstance(exc, tarfile.ReadError) and "could not be opened" in detail:
+            detail = "neither tar nor tar.gz, tar.bz2 or tar.xz"  # tarfile lists every method it tried
         raise DatasetFormatError(
-            f"{source} is not a readable tar archive ({exc}): expected the CIFAR-10 python archive "
-            f"{ARCHIVE_NAME} or its extracted {FOLDER_NAME}/ folder. Is the file truncated?"
+            f"{shown} is not a readable tar archive ({detail}): expected the CIFAR-10 python archive "
+            f"{ARCHIVE_NAME} or its extracted {FOLDER_NAME}/ folder. Is it the right file, and complete (not truncated)?"
         ) from exc
     missing = [n for n in names if n not in found]
     if missing:
         raise DatasetFormatError(
-            f"{source} lacks {', '.join(missing)}: expected the CIFAR-10 python archive "
+            f"{shown} lacks {', '.join(missing)}: expected the CIFAR-10 python archive "
             f"({FOLDER_NAME}/{META}, data_batch_1..5, test_batch). Is it truncated?"
         )
     return found
 
 
+def _check_member_size(source: str, name: str, size: int) -> None:
+    if size > MAX_MEMBER_BYTES:
+        raise DatasetFormatError(
+            f"{source}: {_shown(name)} holds {size / 2**20:,.0f} MiB, more than any CIFAR-10 batch file "
+            f"(31 MB; the limit is {MAX_MEMBER_BYTES // 2**20} MiB): it was not read. Is this the CIFAR-10 "
+            "python archive?"
+        )
+
+
 # A batch pickle holds only numpy arrays, lists, ints and strings: refuse anything else, so that pointing
-# the loader at a hostile file cannot run code.
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): np.ndarray(0).__reduce__()[0],
-    ("numpy._core.multiarray", "_reconstruct"): np.ndarray(0).__reduce__()[0],
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles store bytes this way
-}
+# the loader at a hostile file cannot run code. numpy's array constructor is wrapped so that a pickle cannot
+# ask for an array larger than itself either (156 bytes could otherwise allocate 9 GB, filled later).
+_RECONSTRUCT = np.ndarray(0).__reduce__()[0]
+
+
+class _NdarrayClass:
+    """Stands for numpy.ndarray in a batch pickle: passed to _reconstruct, never called."""
+
+    def __init__(self, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray called directly, not through _reconstruct")
 
 
 class _BatchUnpickler(pickle.Unpickler):
+    def __init__(self, blob: bytes):
+        super().__init__(io.BytesIO(blob), encoding="latin1")  # Python-2 pickles
+        self._limit = len(blob)
+        self._globals = {
+            ("numpy.core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy", "ndarray"): _NdarrayClass,
+            ("numpy.core.numeric", "_frombuffer"): self._frombuffer,  # protocol 5
+            ("numpy._core.numeric", "_frombuffer"): self._frombuffer,
+            ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles store bytes this way
+        }
+
+    def _reconstruct(self, subtype, shape, dtype):
+        if subtype is not _NdarrayClass:
+            raise pickle.UnpicklingError(f"unexpected array type {subtype!r}")
+        shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+        size = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        if size > self._limit:
+            raise pickle.UnpicklingError(f"an array of {size:,} bytes declared in a {self._limit:,}-byte file")
+        return _RECONSTRUCT(np.ndarray, shape, dtype)
+
+    @staticmethod
+    def _frombuffer(buffer, dtype, shape, order):
+        if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)):
+            raise pickle.UnpicklingError(f"unexpected array buffer {type(buffer).__name__}")
+        array = np.frombuffer(buffer, dtype=np.dtype(dtype))  # the pickle's own bytes: no larger than it
+        return array.reshape(tuple(int(n) for n in shape), order="F" if order == "F" else "C").copy()
+
     def find_class(self, module, name):
         try:
-            return _SAFE_GLOBALS[(module, name)]
+            return self._globals[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"unexpected object {module}.{name}") from None
 
 
 def _unpickle(blob: bytes, where: str) -> dict[str, object]:
     try:
-        obj = _BatchUnpickler(io.BytesIO(blob), encoding="latin1").load()  # Python-2 pickles
+        obj = _BatchUnpickler(blob).load()
     except Exception as exc:  # pickle raises many types on garbage input
         raise DatasetFormatError(
             f"{where} is not a valid CIFAR-10 pickle ({type(exc).__name__}: {exc})"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,13 @@ MAX_SIDE = 512  # uploaded images larger than this are downscaled (scattering co
 # limited to 20 MB (Bokeh's default), and a photo this large gains nothing at 128×128 pixels anyway.
 MAX_UPLOAD_MB = 10
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000  # decimal megabytes, as the browser's file picker counts them
+# Images whose decoded pixels would take more memory than this are refused before they are decoded (after a
+# JPEG's decode-time reduction): a 236 kB PNG of 9000×9000 black RGB pixels took 3.5 s and 324 MB to decode,
+# and Pillow's own guard (MAX_IMAGE_PIXELS, 89 megapixels) only warns up to twice its limit (179 megapixels,
+# 716 MB in RGB). 256 MiB keeps a 10000×10000 grayscale scan (100 MB) and a 60-megapixel RGB PNG; photos are
+# JPEGs, decoded at a reduced size anyway; the pages use at most 512 pixels a side.
+MAX_DECODED_BYTES = 256 * 2**20
+UPLOAD_FORMATS = ("PNG", "JPEG")  # what an upload may be (Pillow opens a phone's MPO photos as JPEG first)
 
 
 class ImageError(ValueError):
@@ -154,32 +162,52 @@ def list_images() -> dict[str, list[str]]:
 
 
 def load_image_file(
-    source: str | os.PathLike | bytes, max_side: int = MAX_SIDE, color: bool = False
+    source: str | os.PathLike | bytes,
+    max_side: int = MAX_SIDE,
+    color: bool = False,
+    formats: tuple[str, ...] | None = None,
+    max_bytes: int = MAX_DECODED_BYTES,
 ) -> LoadedImage:
     """Decode a PNG/JPEG (path or raw bytes) with Pillow into a float32 image in [0, 1].
 
     Palette and "1" images are expanded, 16-bit images scaled by 65535, transparency flattened on white,
     and images whose longest side exceeds ``max_side`` downscaled (the returned note says so).
+    ``formats`` limits the Pillow formats tried (None: any Pillow reads); an image whose pixels would take
+    more than ``max_bytes`` once decoded (as Pillow stores them) is refused before it is decoded.
     Raises ImageError for a missing, non-image, truncated or oversized (decompression bomb) file.
     """
     from PIL import Image, UnidentifiedImageError
 
     _check_size(max_side, "max_side")
     is_bytes = isinstance(source, (bytes, bytearray, memoryview))
-    name = "uploaded data" if is_bytes else str(source)
+    name = "the uploaded file" if is_bytes else str(source)
     try:
-        with Image.open(io.BytesIO(source) if is_bytes else source) as img:
+        with Image.open(io.BytesIO(source) if is_bytes else source, formats=formats) as img:
             original = img.size
-            if img.format == "JPEG":
+            if img.format in ("JPEG", "MPO"):
                 img.draft(img.mode, (max_side, max_side))  # cheap decode-time reduction of huge JPEGs
+            width, height = img.size  # after the reduction: what will really be decoded
+            decoded = width * height * _PIXEL_BYTES.get(img.mode, 4)
+            if decoded > max_bytes:
+                raise ImageError(_too_large(name, f"{original[0]}×{original[1]} pixels, {decoded / 1e6:,.0f} MB "
+                                            "once decoded", max_bytes))
             img.load()
             image, notes = _pil_to_float(img, max_side)
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{name} is too large to decode safely: {exc}") from None
+        declared = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow refused it when opening it
+        what = f"{int(declared[1]):,} pixels" if declared else "too many pixels"
+        raise ImageError(_too_large(name, what, max_bytes)) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image Pillow can read (expected PNG or JPEG)") from None
+        if formats is None:
+            raise ImageError(f"{name} is not an image Pillow can read (expected PNG or JPEG)") from None
+        raise ImageError(
+            f"{name} is not an image in {' or '.join(formats)} format "
+            "(its content is checked, not its name)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{name} is corrupt or truncated ({exc})") from None
     height, width = image.shape[:2]
@@ -233,6 +261,16 @@ def _pil_to_float(img, max_side: int) -> tuple[np.ndarray, list[str]]:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
+
+# Bytes per pixel as Pillow holds a decoded image (RGB takes 4), palettes and 16-bit counted as converted.
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 4, "I;16": 4, "I;16B": 4, "I;16L": 4}
+
+
+def _too_large(name: str, declared: str, max_bytes: int) -> str:
+    return (f"{name} is too large to decode safely: it declares {declared}, over the limit of "
+            f"{max_bytes / 2**20:g} MiB, and was refused before decoding (an image this large, or a "
+            "decompression bomb, would fill the memory). Upload a smaller copy: a side of 1000 pixels is plenty.")
 
 
 def _channels_first(image: np.ndarray, color: bool) -> np.ndarray:

@@ -13,6 +13,7 @@ from .images import (
     LUMA,
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_MB,
+    UPLOAD_FORMATS,
     ImageError,
     fit_square,
     list_images,
@@ -79,18 +80,26 @@ def cifar_gray_images(count: int, size: int) -> np.ndarray:
     return np.stack([fit_square(g, size) for g in _to_gray(cifar_test().images[:count])])
 
 
-def uploaded(data: bytes, size: int) -> tuple[np.ndarray, str | None]:
+def uploaded(data: bytes | str, size: int) -> tuple[np.ndarray, str | None]:
     """An uploaded PNG/JPEG as a (size, size) gray image, and a note on what was changed.
-    Raises `explorer.data.ImageError` with a readable message for anything that is not a usable image."""
+    Raises `explorer.data.ImageError` with a readable message for anything that is not a usable image.
+    Only the content counts: the file's name and declared type are never used (nor written anywhere), and
+    only Pillow's PNG and JPEG decoders are tried."""
+    if isinstance(data, str):  # Panel's FileDropper decodes a file declared text/* as UTF-8
+        data = data.encode("utf-8", "surrogateescape")
     if not data:
         raise ImageError("the uploaded file is empty")
     if len(data) > MAX_UPLOAD_BYTES:  # the browser refuses these; a file can still come another way
         raise ImageError(f"the file is {len(data) / 1e6:.1f} MB and the limit is {MAX_UPLOAD_MB} MB: "
                          "upload a smaller copy (a side of 1000 pixels is plenty)")
-    loaded = load_image_file(bytes(data), max_side=max(4 * size, 256))
+    loaded = load_image_file(bytes(data), max_side=max(4 * size, 256), formats=UPLOAD_FORMATS)
     notes = [loaded.note] if loaded.note else []
     h, w = loaded.image.shape[-2:]
     if min(h, w) < 8:
+        shrunk = loaded.note and loaded.note.startswith("downscaled from ")
+        if shrunk:  # "downscaled from WxH to ...": a long thin strip
+            raise ImageError(f"the uploaded image is {loaded.note.split()[2].replace('x', '×')} pixels, too thin: "
+                             f"it would be {w}×{h} once reduced; crop it closer to a square (at least 8×8)")
         raise ImageError(f"the uploaded image is only {w}×{h} pixels; use at least 8×8")
     if (h, w) != (size, size):
         notes.append(f"centre square resized to {size}×{size}")

@@ -168,7 +168,8 @@ class ScatteringPage(Page):
             self.show_error(f"CIFAR-10 is not available: {exc}")
             return
         except (ImageError, ValueError, OSError) as exc:
-            self.show_error(f"Cannot use this image: {exc}")
+            reason = str(exc).rstrip()
+            self.show_error(f"Cannot use this image: {reason}{'' if reason.endswith(('.', ')')) else '.'}")
             return
         except MemoryError:
             self.show_error("Cannot use this image: it does not fit in memory.")
