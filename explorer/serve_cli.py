@@ -8,8 +8,8 @@ usual options through (``--address``, ``--port``, ``--allow-websocket-origin``, 
 ``--cookie-secret``, ``--oauth-provider`` …; anything after ``--`` goes to ``panel serve`` as is).
 
 `warn_if_exposed` is what the app calls when it is served, however it was started: it looks at the sockets the
-server process listens on (psutil, else the ``panel serve`` command line) and logs a warning when one is not
-on loopback and neither basic auth nor OAuth is configured. No UI import at module level.
+server process listens on (Linux's /proc, else the ``panel serve`` command line) and logs a warning when one is
+not on loopback and neither basic auth nor OAuth is configured. No UI import at module level.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -119,16 +120,39 @@ def addresses_from_argv(argv: list[str]) -> list[str] | None:
     return [address] if address else ["0.0.0.0"]
 
 
-def listening_addresses() -> list[str] | None:
-    """The addresses this process listens on (TCP), or None when psutil cannot tell."""
+def listening_addresses(pid: int | str = "self") -> list[str] | None:
+    """The addresses a process (this one by default) listens on over TCP, from Linux's /proc: its socket
+    inodes (/proc/PID/fd) matched against the listening sockets of /proc/PID/net/tcp and tcp6. None where
+    there is no /proc (macOS, Windows) or it cannot be read."""
+    folder = Path("/proc") / str(pid)
     try:
-        import psutil
-
-        process = psutil.Process()
-        connections = (process.net_connections if hasattr(process, "net_connections") else process.connections)
-        return sorted({c.laddr.ip for c in connections(kind="inet") if c.status == psutil.CONN_LISTEN})
-    except Exception:  # noqa: BLE001  (psutil missing, or not allowed to look)
+        inodes = set()
+        for fd in (folder / "fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        addresses = set()
+        for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+            path = folder / "net" / table
+            if not path.exists():  # no IPv6 in this kernel
+                continue
+            for line in path.read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    addresses.add(_proc_address(fields[1].split(":")[0], family))
+        return sorted(addresses)
+    except (OSError, ValueError):
         return None
+
+
+def _proc_address(hex_address: str, family: int) -> str:
+    """/proc/net/tcp* writes an address as 32-bit words in host (little-endian) order, in hex."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)) if sys.byteorder == "little" else raw
+    return socket.inet_ntop(family, words)
 
 
 def exposure_warning(addresses: list[str], authenticated: bool, port: int | None = None,

@@ -618,6 +618,23 @@ def test_panel_serve_defaults_to_every_interface():
     assert serve_cli.addresses_from_argv(["pytest"]) is None
 
 
+def test_listening_addresses_from_proc():
+    if not Path("/proc/self/net/tcp").exists():
+        pytest.skip("no /proc here: the app falls back on the panel serve command line")
+    assert serve_cli.listening_addresses() == []
+    with socket.socket() as a, socket.socket(socket.AF_INET6) as b, socket.socket() as c:
+        a.bind(("127.0.0.1", 0))
+        a.listen()
+        b.bind(("::1", 0))
+        b.listen()
+        c.bind(("0.0.0.0", 0))
+        c.listen()
+        assert serve_cli.listening_addresses() == ["0.0.0.0", "127.0.0.1", "::1"]
+        assert serve_cli.listening_addresses(os.getpid()) == ["0.0.0.0", "127.0.0.1", "::1"]
+    assert serve_cli.listening_addresses() == []
+    assert serve_cli.listening_addresses(2**22 + 12345) is None  # no such process
+
+
 def test_exposure_warning_rules():
     warn = serve_cli.exposure_warning
     assert warn(["127.0.0.1"], authenticated=False) is None
@@ -703,6 +720,8 @@ def test_explorer_serve_listens_on_loopback_only(tmp_path):
                      if c.status == psutil.CONN_LISTEN]
         assert listening and {a.port for a in listening} == {port}
         assert all(serve_cli.is_loopback(a.ip) for a in listening), listening
+        if Path("/proc/self/net/tcp").exists():  # what the app's own check reads agrees with psutil
+            assert serve_cli.listening_addresses(proc.pid) == sorted({a.ip for a in listening})
         for ip in _non_loopback_ips():  # the machine's own network addresses do not answer
             family = socket.AF_INET6 if ":" in ip else socket.AF_INET
             with socket.socket(family) as s:
