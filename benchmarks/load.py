@@ -11,8 +11,8 @@ everything at the end, on Ctrl-C, on an error, and at a hard deadline whatever h
 
 Phases, in this order:
 1. warm-up: one session opens every page once (not measured; the server also warms its caches at start);
-2. churn: one visitor opens the Wavelets page --churn times (at most --churn-duration s), each open a new
-   server session closing the previous one: the memory a session costs once caches are warm;
+2. churn: one visitor opens the Wavelets page again and again (--churn times, at most --churn-duration s),
+   each open a new server session closing the previous one: the memory a session costs once caches are warm;
 3. baseline: ONE session walks the pages for --baseline-duration s;
 4. contention: session B moves the Wavelets θ slider, first alone (--contention-idle s), then while session A
    runs reconstructions on the Reconstruction page (pressing Reconstruct again whenever one ends) and
@@ -37,7 +37,9 @@ not open and moves with no answer within --move-timeout s; server log lines with
 The server's RSS (its process and children, psutil) is sampled every second throughout; the curve is printed
 as a table (with the sessions open and the CPU taken by the server and by the browser side) and judged: it
 levels off when the slope over the last half of the after phase is ≤ --flat-slope MB/min and, in the
-second half of the churn, RSS grows by at most --per-open MB per page opened (least squares). The largest
+churn from 35 s after its first session closed (Bokeh then destroys closed sessions as fast as they come:
+15 s lifetime, checked every 17 s), RSS grows by at most --per-open MB per page opened (least squares; not
+judged with fewer than 8 opens then). The largest
 one-second rises are listed with what the sessions had just done (a cache filled by new parameters is not
 a session's cost; the load's growth is reported per half, not judged).
 Ends with the ratios (N sessions ÷ 1 session, contention ÷ idle) and one verdict line per criterion;
@@ -71,6 +73,8 @@ from tests.browser.conftest import CHROMIUM_ARGS, free_port, wait_until_answerin
 from tests.browser.helpers import IGNORED_CONSOLE
 
 MAX_SESSIONS = 32
+CHURN_SETTLE_S = 35  # Bokeh's unused-session lifetime (15 s) + its check interval (17 s) + a margin
+CHURN_MIN_OPENS = 8
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1500, "height": 1400}
 UNTIMED_PAGES = {"home", "runs"}  # the Runs page redraws itself every second: no latency to read there
@@ -101,6 +105,7 @@ HOOK_JS = """() => {
   lt.rebuild();
   const onChange = (ev) => {
     if (ev.sync !== false) return;  // a change made in the browser (the widget moved): not an answer
+    if (['css_classes', 'stylesheets', 'styles', 'loading'].includes(ev.attr)) return;  // a spinner, not a plot
     const m = ev.model;
     const v = ev.value !== undefined ? ev.value : ev.new_;
     if (!((m && lt.plot.has(m)) || holdsFig(v))) return;
@@ -880,25 +885,33 @@ def report_memory(run: Run) -> dict:
                    after_last_half_slope_mb_per_min=slope_per_min([(s["t"], s["rss_mb"]) for s in half]))
     churn = [s for s in samples if s["phase"] == "churn"]
     if churn:
-        half = [s for s in churn if s["t"] >= (churn[0]["t"] + churn[-1]["t"]) / 2]
+        # Bokeh destroys a closed session after 15 s, checked every 17 s: from 35 s after the first close on,
+        # the sessions not yet destroyed are as many as they will be, so memory still rising with the opens is kept.
+        opens_t = sorted(o["t"] for o in run.opens if o["phase"] == "churn")
+        first_close = opens_t[1] if len(opens_t) > 1 else float("inf")  # the first session closes at the 2nd open
+        steady = [s for s in churn if s["t"] >= first_close + CHURN_SETTLE_S]
+        opens = steady[-1]["pages_opened"] - steady[0]["pages_opened"] if steady else 0
         out["churn"] = {"opens": churn[-1]["pages_opened"] - churn[0]["pages_opened"], "start_mb": churn[0]["rss_mb"],
-                        "end_mb": churn[-1]["rss_mb"],
-                        "second_half_mb_per_open": slope([(s["pages_opened"], s["rss_mb"]) for s in half]),
-                        "second_half_opens": half[-1]["pages_opened"] - half[0]["pages_opened"]}
+                        "end_mb": churn[-1]["rss_mb"], "steady_opens": opens,
+                        "steady_mb_per_open": slope([(s["pages_opened"], s["rss_mb"]) for s in steady])
+                        if opens >= CHURN_MIN_OPENS else float("nan")}
     # Levels off: flat once the sessions are gone, and a session opened and closed again and again (warm caches)
-    # no longer adds memory in the second half of the churn.
+    # adds no memory once closed sessions are being destroyed.
     flat_after = out.get("after_last_half_slope_mb_per_min", float("nan")) <= args.flat_slope
-    per_open = out.get("churn", {}).get("second_half_mb_per_open", float("nan"))
-    flat_churn = not math.isnan(per_open) and per_open <= args.per_open
-    out["levels_off"] = bool(flat_after and flat_churn)
+    per_open = out.get("churn", {}).get("steady_mb_per_open", float("nan"))
+    judged = not math.isnan(per_open)
+    out["churn_judged"] = judged
+    out["levels_off"] = bool(flat_after and (per_open <= args.per_open if judged else True))
     print(f"start {fmt(out['start_mb'])} MB, load {fmt(out.get('load_start_mb'))} → {fmt(out.get('load_end_mb'))} MB "
           f"(peak {fmt(peak)} MB, {fmt(out.get('load_mb_per_page_open'), 2)} MB per page opened over the load), "
           f"after close {fmt(out.get('after_end_mb'))} MB")
     if churn:
         c = out["churn"]
         print(f"churn (the Wavelets page opened {c['opens']} times by one visitor, caches warm): {fmt(c['start_mb'])} → "
-              f"{fmt(c['end_mb'])} MB; second half: {fmt(per_open, 2)} MB per open over {c['second_half_opens']} opens "
-              f"(least squares)")
+              f"{fmt(c['end_mb'])} MB; from {CHURN_SETTLE_S} s after the first close: {fmt(per_open, 2)} MB per open over "
+              f"{c['steady_opens']} opens (least squares)"
+              + ("" if judged else f"; not judged: fewer than {CHURN_MIN_OPENS} opens then "
+                                   "(a busy machine; raise --churn-duration)"))
     for name in ("first", "second"):
         h = out.get(f"load_{name}_half")
         if h:
@@ -913,7 +926,8 @@ def report_memory(run: Run) -> dict:
     print(f"after close: {fmt(out.get('after_end_mb'))} MB at the end "
           f"({fmt(ratio(out.get('after_end_mb', float('nan')), peak) * 100)} % of the peak), slope over its last half "
           f"{fmt(out.get('after_last_half_slope_mb_per_min'), 1)} MB/min.")
-    print(f"Levels off (after close ≤ {args.flat_slope:g} MB/min and churn ≤ {args.per_open:g} MB per open): "
+    print(f"Levels off (after close ≤ {args.flat_slope:g} MB/min and churn ≤ {args.per_open:g} MB per open"
+          f"{'' if judged else ', not judged'}): "
           f"{'yes' if out['levels_off'] else 'NO'}")
     return out
 
@@ -971,11 +985,21 @@ def report_problems(run: Run, log_problems: list[str], benign: int) -> dict:
     if benign:
         print(f"  server log: {benign} tracebacks of a write to a websocket the browser had closed (a page left "
               f"while its update was on the way; Tornado's noise, not counted)")
+    no_plot: dict[tuple, int] = {}
+    for m in run.moves:
+        if m.get("no_change"):
+            key = (m["page"], m["kind"], m["control"][:40])
+            no_plot[key] = no_plot.get(key, 0) + 1
     print(f"  slider moves on timed pages with no plot change within {run.args.move_timeout:g} s: "
           f"{len(moves_without_answer)} (a control that drives no plot, or a session not answered)")
+    if no_plot:
+        print("  moves with no plot change, by control: " + "; ".join(
+            f"{page} {kind} {control!r} ×{n}" for (page, kind, control), n in sorted(no_plot.items())))
     counts = {k: len(v) for k, v in by_kind.items()}
     return {"counts": counts, "server_log": log_problems[:200], "server_log_benign_tracebacks": benign,
             "slider_moves_no_change": len(moves_without_answer),
+            "no_change_by_control": [{"page": k[0], "kind": k[1], "control": k[2], "moves": n}
+                                     for k, n in sorted(no_plot.items())],
             "driver_errors": len(errors_in_moves)}
 
 
@@ -990,7 +1014,8 @@ def verdicts(run: Run, problems: dict, memory: dict) -> list[tuple[str, bool, st
                                             f"{c.get('websocket', 0)} websocket errors")),
         ("memory levels off", bool(memory.get("levels_off")),
          (f"after close {fmt(memory.get('after_last_half_slope_mb_per_min'), 1)} MB/min, churn "
-          f"{fmt(memory.get('churn', {}).get('second_half_mb_per_open', float('nan')), 2)} MB per open, "
+          f"{fmt(memory.get('churn', {}).get('steady_mb_per_open', float('nan')), 2)} MB per open"
+          f"{'' if memory.get('churn_judged') else ' (not judged)'}, "
           f"peak {fmt(memory.get('peak_mb'))} MB")),
         ("every session answered", dead == 0, (f"{c.get('open-timeout', 0)} pages not opened, {c.get('crash', 0)} "
                                                f"crashes, {c.get('session', 0)} sessions lost; server log: "
@@ -1011,13 +1036,15 @@ def parse_args(argv=None):
                                                                 "(default 60)")
     parser.add_argument("--contention", action=argparse.BooleanOptionalAction, default=True,
                         help="measure another session's latency while a reconstruction and a training job run")
-    parser.add_argument("--contention-idle", type=float, default=15, help="seconds of the idle reference (default 15)")
-    parser.add_argument("--contention-duration", type=float, default=40,
-                        help="seconds of reconstruction + training (default 40)")
-    parser.add_argument("--churn", type=int, default=20,
+    parser.add_argument("--contention-idle", type=float, default=10, help="seconds of the idle reference (default 10)")
+    parser.add_argument("--contention-duration", type=float, default=35,
+                        help="seconds of reconstruction + training (default 35)")
+    parser.add_argument("--churn", type=int, default=40,
                         help="opens of the Wavelets page by one visitor before the baseline, for the memory a "
-                             "session costs (default 20; 0: none)")
-    parser.add_argument("--churn-duration", type=float, default=45, help="at most this many seconds of it (default 45)")
+                             "session costs (default at most 40; 0: none)")
+    parser.add_argument("--churn-duration", type=float, default=60,
+                        help=f"at most this many seconds of it (default 60; judged from {CHURN_SETTLE_S} s after the "
+                             "first session closed)")
     parser.add_argument("--pages", nargs="+", default=None, help="page slugs to walk (default: every page)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--moves-min", type=int, default=3, help="moves per page visit, at least (default 3)")
@@ -1032,7 +1059,7 @@ def parse_args(argv=None):
     parser.add_argument("--flat-slope", type=float, default=3.0,
                         help="memory levels off: slope over the last half after close ≤ this, MB/min (default 3)")
     parser.add_argument("--per-open", type=float, default=1.0,
-                        help="…and over the second half of the churn ≤ this, MB per page opened (default 1)")
+                        help="…and in the churn's steady part ≤ this, MB per page opened (default 1)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="hard limit on the whole run, s (default: the phases' durations + 240 s)")
     parser.add_argument("--json", default=None, help="write everything recorded to this JSON file")
