@@ -652,6 +652,7 @@ def test_explorer_serve_command_line():
     cmd = serve_cli.panel_command(args)
     assert cmd[1:5] == ["-m", "panel", "serve", str(ROOT / "explorer" / "app.py")]
     assert cmd[cmd.index("--address") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5006"
+    assert "--allow-websocket-origin" not in cmd  # panel serve's own default lets 127.0.0.1 and localhost in
     args = serve_cli_args(["--address", "0.0.0.0", "--port", "8000", "--allow-websocket-origin", "lab:8000",
                            "--allow-websocket-origin", "lab.example.org:8000", "--basic-auth", "pw",
                            "--cookie-secret", "s3", "--show", "--", "--num-threads", "4", "--liveness"])

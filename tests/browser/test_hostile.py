@@ -179,3 +179,25 @@ def test_hostile_uploads_are_refused_in_the_page_and_write_nothing(page, hostile
     assert not [p for p in new_in_store if "evil" in p or p.endswith((".png", ".jpg"))], new_in_store
     assert {n for n in os.listdir(temp) if "evil" in n} == before["temp"]
     assert not any(p.exists() for p in outside)
+
+
+# --- explorer serve ------------------------------------------------------------------------------------
+
+
+def test_explorer_serve_default_works_in_a_browser_at_127_0_0_1_and_localhost(page, tmp_path):
+    """`explorer serve --show` opens http://127.0.0.1:PORT/app: the page must get its websocket there and at
+    localhost without any --allow-websocket-origin."""
+    port = free_port()
+    env = {**os.environ, "EXPLORER_STORE": str(tmp_path / "store")}
+    env.pop("EXPLORER_DATA", None)
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "serve", "--port", str(port), "--", "--liveness"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_until_answering(proc, f"http://127.0.0.1:{port}/liveness", 90, "explorer serve", lambda: proc.stdout.read())
+    try:
+        for host in ("127.0.0.1", "localhost"):
+            messages = record_console(page)
+            open_page(page, f"http://{host}:{port}/app?page=wavelets")
+            wait_for_title(page, "Littlewood")
+            assert console_errors(messages) == [], host
+    finally:
+        stop_server(proc)
