@@ -451,6 +451,7 @@ class Session:
         self.navigating_until = 0.0  # requests aborted before this time were aborted by our own navigation
         self.dull: dict[tuple, int] = {}  # (page, control) → moves that changed no plot
         self.last_action = ""
+        self.closing = False
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport=VIEWPORT)
@@ -466,6 +467,7 @@ class Session:
         p.on("websocket", self._on_websocket)
 
     async def close(self) -> None:
+        self.closing = True
         if self.context is not None:
             with contextlib.suppress(Exception):  # the browser may be gone already
                 await self.context.close()
@@ -492,6 +494,12 @@ class Session:
 
     def _on_websocket(self, ws) -> None:
         ws.on("socketerror", lambda err: self._problem("websocket", f"{ws.url}: {err}"))
+        ws.on("close", lambda *_: self._on_websocket_close(ws))
+
+    def _on_websocket_close(self, ws) -> None:
+        """A page's websocket closed while we stayed on the page: the server dropped the session."""
+        if not self.closing and time.perf_counter() >= self.navigating_until:
+            self._problem("session", f"the server closed the page's websocket ({ws.url})")
 
     # -- navigation ---------------------------------------------------------------------------------------
     async def goto(self, url: str, slug: str) -> bool:
