@@ -643,8 +643,8 @@ async def phase_warmup(run: Run, browser, url: str, pages: list[str]) -> None:
         await s.close()
 
 
-async def phase_churn(run: Run, browser, url: str, opens: int, seconds: float) -> None:
-    """One visitor opens the Wavelets page (default parameters, computed already) again and again: each
+async def phase_churn(run: Run, browser, url: str, opens: int, seconds: float, slug: str = "wavelets") -> None:
+    """One visitor opens one page (Wavelets by default; default parameters, computed already) again and again: each
     open is a new server session and closes the previous one, so the server's memory against the opens
     says what a session costs once the caches are warm, and whether closed sessions are given back."""
     run.set_phase("churn")
@@ -655,7 +655,7 @@ async def phase_churn(run: Run, browser, url: str, opens: int, seconds: float) -
         for _ in range(opens):
             if time.perf_counter() > deadline:
                 break
-            await s.goto(url, "wavelets")
+            await s.goto(url, slug)
     finally:
         await s.close()
 
@@ -915,7 +915,8 @@ def report_memory(run: Run) -> dict:
           f"after close {fmt(out.get('after_end_mb'))} MB")
     if churn:
         c = out["churn"]
-        print(f"churn (the Wavelets page opened {c['opens']} times by one visitor, caches warm): {fmt(c['start_mb'])} → "
+        print(f"churn (the {args.churn_page} page opened {c['opens']} times by one visitor, caches warm): "
+              f"{fmt(c['start_mb'])} → "
               f"{fmt(c['end_mb'])} MB; from {CHURN_SETTLE_S} s after the first close: {fmt(per_open, 2)} MB per open over "
               f"{c['steady_opens']} opens (least squares)"
               + ("" if judged else f"; not judged: fewer than {CHURN_MIN_OPENS} opens then "
@@ -1050,6 +1051,7 @@ def parse_args(argv=None):
     parser.add_argument("--churn", type=int, default=40,
                         help="opens of the Wavelets page by one visitor before the baseline, for the memory a "
                              "session costs (default at most 40; 0: none)")
+    parser.add_argument("--churn-page", default="wavelets", help="the page the churn opens (default wavelets)")
     parser.add_argument("--churn-duration", type=float, default=60,
                         help=f"at most this many seconds of it (default 60; judged from {CHURN_SETTLE_S} s after the "
                              "first session closed)")
@@ -1099,7 +1101,7 @@ async def run_phases(run: Run, url: str, env: dict, processes: Processes, tmp: P
             if args.warmup:
                 await phase_warmup(run, browser, url, pages)
             if args.churn:
-                await phase_churn(run, browser, url, args.churn, args.churn_duration)
+                await phase_churn(run, browser, url, args.churn, args.churn_duration, args.churn_page)
             if args.baseline_duration > 0:
                 await phase_walk(run, browser, url, pages, "baseline", 1, args.baseline_duration)
             if args.contention:
@@ -1117,7 +1119,7 @@ def main(argv=None) -> int:
     from explorer.pages import PAGES
 
     pages = args.pages or [spec.slug for spec in PAGES]
-    unknown = set(pages) - {spec.slug for spec in PAGES}
+    unknown = ({*pages, args.churn_page}) - {spec.slug for spec in PAGES}
     if unknown:
         print(f"unknown pages: {sorted(unknown)}", file=sys.stderr)
         return 2
