@@ -14,7 +14,8 @@ def atomic_write(path: Path, content: bytes | np.ndarray) -> None:
     """Write to a temporary file beside ``path``, flushed to disk, then rename over it: a reader
     sees the old content or the new one, and a crash leaves no half-written file under ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    # hidden (".name.xxxx.tmp"): a temporary left by a killed process is never taken for the file
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(content, np.ndarray):

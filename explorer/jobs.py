@@ -26,6 +26,7 @@ from explorer.config import store_dir
 STATES = ("running", "finished", "failed", "cancelled")
 ERROR_LINES = 3  # log lines a failed job's report keeps (a traceback's last frame and its error)
 _PERCENT = re.compile(r"(\d{1,3})%\|")  # a tqdm bar: " 37%|███▋      | …"
+_JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 _children: dict[int, subprocess.Popen] = {}  # jobs started by this process (reaped with poll)
 
 
@@ -106,6 +107,23 @@ def train_arguments(config: dict) -> list[str]:
     """The `explorer train` arguments that rebuild ``config`` (a run's full configuration), checked
     by building the configuration back from them. Raises JobError when the CLI cannot express it
     (a run made from Python with a custom schedule or augmentation)."""
+    try:
+        return _train_arguments(config)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:  # a hand-made configuration
+        raise JobError(f"run {_run_id_or_unknown(config)} has a configuration `explorer train` cannot "
+                       f"express ({type(exc).__name__}: {exc}), so it cannot be continued from here.") from None
+
+
+def _run_id_or_unknown(config) -> str:
+    from explorer.runs import run_id
+
+    try:
+        return run_id(config)
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _train_arguments(config: dict) -> list[str]:
     from explorer.nets import registry
     from explorer.runs import run_id
     from explorer.train_cli import config_from_args
@@ -171,6 +189,9 @@ def list_jobs() -> list[Job]:
 
 
 def get_job(job_id: str) -> Job:
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):  # never a path (../x, /etc)
+        raise JobError(f"{job_id!r} is not a job id (they look like 20250101-120000-0a1b2c); the Runs "
+                       f"page lists the jobs.")
     job = _load(jobs_dir() / job_id)
     if job is None:
         raise JobError(f"no job {job_id!r} in {jobs_dir()}.")
@@ -267,6 +288,7 @@ def _refresh(job: Job) -> None:
     else:
         code = None  # started by another process that is gone: judge by the run itself
     job.returncode, job.ended_at = code, time.time()
+    _release_dead_lock(job)
     if job.extra.get("cancel_requested"):
         job.state = "cancelled"
     elif code == 0 or (code is None and _run_complete(job.run_id)):
@@ -276,6 +298,22 @@ def _refresh(job: Job) -> None:
     try:
         _save(job)
     except OSError:
+        pass
+
+
+def _release_dead_lock(job: Job) -> None:
+    """A job killed outright (SIGKILL, the OOM killer, a crash of Python itself) could not release its
+    run's lock; the lock is stale (its pid is gone), so delete it now that the job is known dead, rather
+    than leave it for the next writer to judge."""
+    from explorer.runs import RunStore
+    from explorer.runs.lock import LOCK_NAME, read_lock, remove_if_stale
+
+    try:
+        folder = RunStore(shipped=False).path(job.run_id)
+        holder = read_lock(folder / LOCK_NAME)
+        if holder and holder.get("pid") == job.pid:
+            remove_if_stale(folder)
+    except (OSError, ValueError):
         pass
 
 

@@ -94,7 +94,7 @@ def _show(args) -> None:
         return
     print(f"{info.id}  {info.status}  {describe_model(info.config)}  ({info.path})")
     if info.error:
-        print(f"  problem: {info.error}")
+        print(f"  {'problem' if info.status == 'corrupt' else 'note'}: {info.error}")
     if info.config:
         print("config: " + json.dumps(info.config, sort_keys=True))
     for session in info.provenance.get("sessions", []):

@@ -19,7 +19,7 @@ from .base import Page, figure
 
 REFRESH_MS = 1000
 FORM_SETTLE_S = 0.1  # see _on_start
-RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source"]
+RUN_COLUMNS = ["id", "model", "status", "epochs", "test accuracy (%)", "source", "problem or note"]
 JOB_COLUMNS = ["job", "command", "state", "done (%)", "last output"]
 JOB_COLUMN_WIDTHS = {"job": "20%", "command": "27%", "state": "8%", "done (%)": "12%", "last output": "33%"}
 TABLE_TEXT_CHARS = 120  # the jobs table's "last output" column; the job status shows the whole line
@@ -232,7 +232,8 @@ class RunsPage(Page):
         rows = [{"id": i.id, "model": describe_model(i.config), "status": i.status,
                  "epochs": f"{i.epochs_done}/{i.epochs if i.epochs is not None else '?'}",
                  "test accuracy (%)": round(100 * i.accuracy, 2) if i.accuracy is not None else None,
-                 "source": "shipped" if i.shipped else "yours"} for i in infos]
+                 "source": "shipped" if i.shipped else "yours",
+                 "problem or note": shorten(i.error or "", TABLE_TEXT_CHARS)} for i in infos]
         frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
         ids = [r["id"] for r in rows]
         if ids != self._run_ids or not frame.equals(self.runs_table.value):
@@ -320,7 +321,7 @@ class RunsPage(Page):
             return
         lines = [f"**{info.id}** ({'shipped with the package' if info.shipped else info.path}) — {info.status}"]
         if info.error:
-            lines.append(f"Problem: {info.error}")
+            lines.append(f"{'Problem' if info.status == 'corrupt' else 'Note'}: {escape_markdown(info.error)}")
         note = (info.provenance.get("shipped") or {}).get("note")
         if note:
             lines.append(f"Made by: `{note}`")

@@ -9,8 +9,14 @@ def describe_model(config: dict | None) -> str:
         return "?"
     from explorer.nets import registry  # here: listing runs needs no network until one is described
 
+    if not isinstance(config, dict):
+        return "?"
     try:
         spec = registry.get(config.get("model"))
     except ValueError:
-        return str(config.get("model"))
-    return spec.describe(config.get("model_config", {}))
+        return str(config.get("model"))[:40]
+    model_config = config.get("model_config", {})
+    try:
+        return spec.describe(model_config if isinstance(model_config, dict) else {})
+    except Exception:  # noqa: BLE001 (a hand-made configuration: the listing must still show the run)
+        return f"{spec.name} (unreadable options)"

@@ -85,6 +85,17 @@ def _locked_error(run_id: str, path: Path, holder: dict) -> RunLockedError:
         f"If it is gone (another host, a crashed machine), delete {path} and run again.")
 
 
+def remove_if_stale(folder: Path) -> bool:
+    """Delete the run's lock when its holder is gone (a job killed outright: SIGKILL, the OOM
+    killer); True if one was deleted. A live or foreign lock is left alone."""
+    path = Path(folder) / LOCK_NAME
+    holder = read_lock(path)
+    if holder is None or not holder or not _is_stale(path, holder):
+        return False
+    RunLock(Path(folder), Path(folder).name)._break_stale(holder)
+    return not path.exists()
+
+
 def raise_if_locked(folder: Path) -> None:
     """RunLockedError if a live job holds the run in ``folder`` (a quick check before a long
     start-up; the lock itself is what settles a race)."""
@@ -118,8 +129,28 @@ class RunLock:
                              f"another job is starting on it.")
 
     def _try_create(self) -> bool:
+        """Create the lock with its content in one step: the holder is written to a temporary file,
+        which is then hard-linked to the lock's name (fails if the lock exists). A writer killed at
+        any moment thus leaves either no lock or a complete one, never an empty lock that would
+        look like "a job that is starting" for 30 s. File systems without hard links fall back to
+        an exclusive create followed by the write."""
         holder = {"pid": os.getpid(), "host": _host(), "token": self.token,
                   "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        tmp = self.path.with_name(f".{LOCK_NAME}.{self.token}.tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(holder, f)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return False
+            except OSError:  # no hard links here (some network or FUSE file systems)
+                return self._create_exclusive(holder)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _create_exclusive(self, holder: dict) -> bool:
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:

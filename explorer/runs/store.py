@@ -24,6 +24,7 @@ anywhere: tensors in safetensors, everything else in JSON.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -58,11 +59,25 @@ from .serialize import flatten, unflatten
 
 CONFIG, METRICS, PROVENANCE = "config.json", "metrics.json", "provenance.json"
 WEIGHTS, CHECKPOINT = "weights.safetensors", "checkpoint.safetensors"
-FORMAT = "1"
+FORMAT = "1"  # of the safetensors files' metadata
+CONFIG_FORMAT = 1  # the newest config.json format this version reads (explorer.training.config.FORMAT)
+RUN_FILES = (CONFIG, METRICS, PROVENANCE, WEIGHTS, CHECKPOINT)
 STATUSES = ("complete", "partial", "running", "corrupt")
-_ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")
+_ID = re.compile(r"[a-z0-9_]+-[0-9a-f]{12}")  # used with fullmatch ($ would accept a final newline)
+_ID_PREFIX = re.compile(r"[a-z0-9_][a-z0-9_-]{0,200}")
 SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "shipped_runs"
 SHIPPED_ANALYSES = ".shipped-analyses"  # under the user's runs folder: analyses of shipped runs
+
+
+def check_id_prefix(text) -> str:
+    """``text`` when it can be a run id or the start of one (lower-case letters, digits, ``_``,
+    ``-``), else RunNotFoundError: a path (``../x``, ``a/b``, ``/etc/passwd``), an empty string
+    (which would match every run) or anything else never reaches the file system."""
+    if not isinstance(text, str) or not _ID_PREFIX.fullmatch(text):
+        raise RunNotFoundError(f"{text!r} is not a run id (they look like cnn13-0123456789ab: "
+                               f"lower-case letters, digits, '_' and '-', no path); "
+                               f"`explorer runs list` shows them.")
+    return text
 
 
 def canonical_json(config: dict) -> str:
@@ -109,6 +124,7 @@ class RunInfo:
     shipped: bool = False  # ships with the package (read-only)
     changed_at: float = 0.0  # when a file other than an analysis last changed (seconds since the epoch)
     analyses: list[AnalysisInfo] = field(default_factory=list)  # stored analyses, damaged ones included
+    legacy: bool = False  # an older run format (no provenance.json): see `error` for what it lacks
 
 
 class Run:
@@ -180,6 +196,26 @@ class Run:
         except Exception as exc:  # noqa: BLE001 (safetensors raises its own type on damage)
             raise self._corrupt(f"{WEIGHTS} is unreadable ({exc})") from None
 
+    def check_weights(self) -> None:
+        """RunCorruptError naming the run, the tensor and the fix when the weights file does not fit
+        the model its configuration describes (shape, missing or extra tensor, dtype) or the
+        configuration cannot describe a model (unknown model, wrong types). Reads headers only and
+        allocates no network (see `explorer.runs.check`)."""
+        from .check import weights_problem
+
+        path = self.path / WEIGHTS
+        config = self.config
+        if not path.exists():
+            self.load_weights()  # its own message: no epoch finished yet
+        try:
+            tensors, _ = files.safetensors_header(path)
+        except (OSError, ValueError) as exc:
+            raise self._corrupt(f"{WEIGHTS} is unreadable ({exc})") from None
+        problem = weights_problem(config, tensors)
+        if problem:
+            raise self._corrupt(f"{problem}; {WEIGHTS} was not written by this run's training "
+                                f"(copied from another run, edited?)")
+
     def load_checkpoint(self) -> Checkpoint | None:
         """The state saved at the end of the last finished epoch, None when there is none."""
         from safetensors.torch import load_file
@@ -199,11 +235,14 @@ class Run:
                 f"`explorer runs delete {self.id}` and train it again (its folder: {self.path}).") from None
 
     def build_model(self, device=None) -> torch.nn.Module:
-        """The network rebuilt from the configuration, with the saved weights, in eval mode."""
-        from explorer.nets import build_model
+        """The network rebuilt from the configuration, with the saved weights, in eval mode. The
+        configuration and the weights file are checked against each other first (`check_weights`),
+        so a mismatch is a RunCorruptError naming the tensor, never a network allocated in vain."""
+        from .check import model_of
 
-        config = self.config
-        model = build_model(config["model"], **config["model_config"])
+        self.check_weights()
+        spec, model_config = model_of(self.config)
+        model = spec.build(**model_config)
         try:
             model.load_state_dict(self.load_weights())
         except RuntimeError as exc:  # keys or shapes that do not match the configuration
@@ -214,6 +253,10 @@ class Run:
     def __enter__(self) -> Run:  # noqa: PYI034 (typing.Self needs Python 3.11)
         if self._lock_depth == 0:
             self._lock.acquire()
+            try:  # a writer killed outright (SIGKILL) may have left its temporaries: we are the writer now
+                files.remove_temporaries(self.path, (*RUN_FILES, locks.LOCK_NAME))
+            except OSError:
+                pass
         self._lock_depth += 1
         return self
 
@@ -275,11 +318,23 @@ class Run:
                 epoch = 0
             kept = (f"the previous checkpoint (epoch {epoch}) is intact" if epoch
                     else "nothing in the store changed")
-            cause = ("no space left on device" if exc.errno in DISK_FULL
-                     else f"{exc.strerror or exc}")
+            cause, fix = write_failure(exc)
             raise StoreWriteError(exc.errno, f"could not write {what} of run {self.id} in "
-                                  f"{self.path} ({cause}); {kept}. Free some space or fix the "
-                                  f"folder, then run again with --resume.") from exc
+                                  f"{self.path} ({cause}); {kept}. {fix}, then run again with "
+                                  f"--resume.") from exc
+
+
+def write_failure(exc: OSError) -> tuple[str, str]:
+    """(what went wrong, what to do) for a failed write to the store, in words."""
+    if exc.errno in DISK_FULL:
+        return "no space left on device", "Free some space on that disk (or point EXPLORER_STORE elsewhere)"
+    if exc.errno == errno.EFBIG:
+        return ("file too large: a file-size limit (ulimit -f) or the file system's maximum file size "
+                "was reached"), "Raise the limit (ulimit -f unlimited) or use another file system"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"{exc.strerror or exc}: the store cannot be written",
+                "Make the folder writable or point EXPLORER_STORE at a writable one")
+    return f"{exc.strerror or exc}", "Fix the folder"
 
 
 def inspect_run(path: Path) -> RunInfo:
@@ -331,7 +386,7 @@ def _folder_signature(path: Path) -> tuple | None:
 def _status(path: Path, info: RunInfo) -> str:
     if locks.lock_is_live(path / locks.LOCK_NAME):
         return "running"
-    if info.provenance.get("complete") and info.epochs_done == info.epochs:
+    if (info.provenance.get("complete") or info.legacy) and info.epochs_done == info.epochs:
         return "complete"
     return "partial"
 
@@ -344,41 +399,103 @@ def _inspect(path: Path, info: RunInfo) -> RunInfo:
     try:
         config = files.read_json(path / CONFIG)
     except FileNotFoundError:
+        if not any(path.iterdir()):
+            return corrupt(f"an empty folder, not a run ({CONFIG} is missing); delete it")
         return corrupt(f"{CONFIG} is missing")
     except (OSError, ValueError) as exc:
         return corrupt(f"{CONFIG} is damaged ({exc})")
     if not isinstance(config, dict):
         return corrupt(f"{CONFIG} is not a JSON object")
     info.config = config
-    info.epochs = config.get("epochs")
+    epochs = config.get("epochs")
+    info.epochs = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
     if run_id(config) != path.name:
         return corrupt(f"{CONFIG} does not match the run id (edited by hand?)")
+    version = config.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version > CONFIG_FORMAT:
+        return corrupt(f"{CONFIG} has format {version!r}, newer than this version of Structures "
+                       f"Explorer reads ({CONFIG_FORMAT}): upgrade the package to use this run")
+    if info.epochs is None or info.epochs < 1:
+        return corrupt(f"{CONFIG} says epochs={_short(epochs)}, not a number of epochs ≥ 1")
     try:
         metrics = files.read_json(path / METRICS) if (path / METRICS).exists() else []
     except (OSError, ValueError) as exc:
         return corrupt(f"{METRICS} is damaged ({exc})")
     if not isinstance(metrics, list):
         return corrupt(f"{METRICS} is not a list")
+    for number, record in enumerate(metrics, 1):
+        if not isinstance(record, dict):
+            return corrupt(f"{METRICS}: epoch {number} is not a JSON object")
+        accuracy = record.get("test_acc")
+        if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+                                     or not 0 <= accuracy <= 1):
+            return corrupt(f"{METRICS}: the test accuracy of epoch {number} is {_short(accuracy)}, "
+                           f"not a fraction in [0, 1]")
     info.metrics, info.epochs_done = metrics, len(metrics)
-    if metrics and isinstance(metrics[-1], dict):
+    if metrics:
         info.accuracy = metrics[-1].get("test_acc")
+    legacy = not (path / PROVENANCE).exists()  # an older run: provenance.json came later
     try:
-        provenance = files.read_json(path / PROVENANCE) if (path / PROVENANCE).exists() else {}
+        provenance = files.read_json(path / PROVENANCE) if not legacy else {}
     except (OSError, ValueError) as exc:
         return corrupt(f"{PROVENANCE} is damaged ({exc})")
     info.provenance = provenance if isinstance(provenance, dict) else {}
     info.shipped = bool(info.provenance.get("shipped"))
     info.analyses = stored_analyses.describe_all(stored_analyses.analysis_files(path), path / WEIGHTS)
+    notes = []
+    from explorer.nets import registry
+
+    if config.get("model") not in registry.names():
+        notes.append(f"model {_short(config.get('model'))} is not registered in this version "
+                     f"({', '.join(registry.names())}): it is listed but cannot be loaded")
     if metrics:
-        for name in (WEIGHTS,) if info.shipped else (WEIGHTS, CHECKPOINT):
+        needed = (WEIGHTS,) if info.shipped or legacy else (WEIGHTS, CHECKPOINT)
+        for name in needed:
             if not (path / name).exists():
                 return corrupt(f"{name} is missing")
+        if not (path / CHECKPOINT).exists() and legacy:
+            if info.epochs_done < info.epochs:
+                return corrupt(f"{CHECKPOINT} is missing: this older run stopped after epoch "
+                               f"{info.epochs_done} of {info.epochs} and cannot be resumed")
+            notes.append("no checkpoint: it cannot be resumed")
+        if (path / CHECKPOINT).exists() and not info.shipped:
             try:
-                files.safetensors_metadata(path / name)
+                files.safetensors_metadata(path / CHECKPOINT)
             except (OSError, ValueError) as exc:
                 return corrupt(str(exc))
+        try:
+            tensors, _ = files.safetensors_header(path / WEIGHTS)
+        except (OSError, ValueError) as exc:
+            return corrupt(str(exc))
+        problem = _weights_problem(config, tensors)
+        if problem:
+            return corrupt(problem + f"; {WEIGHTS} was not written by this run's training")
+    if legacy:
+        notes.insert(0, f"an older run format (no {PROVENANCE}"
+                        + (", no format field in its configuration" if "format" not in config else "")
+                        + "): made by an earlier version")
+        info.legacy = True  # complete when all its epochs are there: it predates the "complete" flag
+    if notes:
+        info.error = "; ".join(notes)
     info.status = "partial"  # inspect_run decides between partial, running and complete
     return info
+
+
+def _weights_problem(config: dict, tensors: dict) -> str | None:
+    """What the weights' tensors lack for the configuration's model, when that model is registered
+    (a run of a model registered elsewhere, e.g. by a test or a plugin, is listed unchecked)."""
+    from explorer.nets import registry
+
+    from .check import weights_problem
+
+    if config.get("model") not in registry.names():
+        return None
+    return weights_problem(config, tensors)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class RunStore:
@@ -398,7 +515,7 @@ class RunStore:
 
     def path(self, run_id: str) -> Path:
         """Where the run of this id lives (or would be created) in the user's store."""
-        if not isinstance(run_id, str) or not _ID.match(run_id):
+        if not isinstance(run_id, str) or not _ID.fullmatch(run_id):
             raise RunNotFoundError(f"{run_id!r} is not a run id (they look like cnn13-0123456789ab); "
                                    f"`explorer runs list` shows them.")
         return self.root / run_id
@@ -417,6 +534,7 @@ class RunStore:
         identifier = run_id(config)
         folder = self.root / identifier
         if not folder.is_dir():
+            _sweep_leftovers(self.root)
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
                 with atomic_directory(folder) as tmp:
@@ -424,17 +542,21 @@ class RunStore:
                     (tmp / METRICS).write_text("[]\n")
                     (tmp / PROVENANCE).write_text(json.dumps({"created_at": now()}) + "\n")
             except OSError as exc:
-                cause = "no space left on device" if exc.errno in DISK_FULL else str(exc)
+                cause, fix = write_failure(exc)
                 raise StoreWriteError(exc.errno, f"could not create run {identifier} in "
-                                      f"{self.root} ({cause}); nothing in the store changed.") from exc
+                                      f"{self.root} ({cause}); nothing in the store changed. "
+                                      f"{fix}.") from exc
         run = Run(folder)
         if run.config != json.loads(canonical_json(config)):
             raise run._corrupt(f"{CONFIG} does not match the run id")
         return run
 
     def resolve(self, run_id_or_prefix: str) -> str:
-        """The full id of a run from its id or a unique prefix of it."""
-        if _ID.match(run_id_or_prefix) and self.locate(run_id_or_prefix).is_dir():
+        """The full id of a run from its id or a unique prefix of it. Anything that is not a run id or
+        the start of one (an empty string, a path such as ``../x`` or ``/etc``) is refused before the
+        disk is touched."""
+        check_id_prefix(run_id_or_prefix)
+        if _ID.fullmatch(run_id_or_prefix) and self.locate(run_id_or_prefix).is_dir():
             return run_id_or_prefix
         names = {p.name for p in self._folders() + self._shipped_folders()}
         matches = [n for n in names if n.startswith(run_id_or_prefix)]
@@ -505,9 +627,12 @@ class RunStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, data)
         except OSError as exc:
-            cause = "no space left on device" if exc.errno in DISK_FULL else f"{exc.strerror or exc}"
+            cause, fix = write_failure(exc)
+            kept = ("the analysis stored before is kept" if (target.exists()) else
+                    "nothing was stored")
             raise StoreWriteError(exc.errno, f"could not store analysis {name!r} of run {identifier} "
-                                  f"in {target.parent} ({cause}); the run itself is unchanged.") from exc
+                                  f"in {target.parent} ({cause}); the run itself is unchanged and "
+                                  f"{kept}. {fix}.") from exc
         return dataclasses.replace(stored_analyses.read(target), computed=True)
 
     def analyses(self, run_id: str) -> list[AnalysisInfo]:
@@ -575,6 +700,29 @@ class RunStore:
 
     def _shipped_folders(self) -> list[Path]:
         return _run_folders(self.shipped_root) if self.shipped_root is not None else []
+
+
+LEFTOVER_AGE_S = 600.0  # a creation or deletion takes well under a second; older leftovers are a killed one's
+
+
+def _sweep_leftovers(root: Path) -> None:
+    """Delete what killed processes left in the runs folder: the hidden folder of a run being created
+    (``.<id>.*.tmp``) and of a run being deleted (``.deleting-*``), once older than LEFTOVER_AGE_S
+    (younger ones may belong to a live process). Hidden names are never listed as runs anyway."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    limit = time.time() - LEFTOVER_AGE_S
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".deleting-") or (name.startswith(".") and name.endswith(".tmp"))):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _run_folders(root: Path) -> list[Path]:
