@@ -18,8 +18,12 @@ same configuration takes precedence over a shipped one. Analyses computed for a 
 written to ``<store>/runs/.shipped-analyses/<id>/`` (the package folder is never written).
 
 Every file is replaced atomically (`files.replace_files`): a reader never sees half a file, and
-a failure mid-write (full disk, kill) leaves the previous checkpoint as it was. No pickle
-anywhere: tensors in safetensors, everything else in JSON.
+a failure mid-write (full disk, kill) leaves the previous checkpoint as it was; the hidden
+temporaries a killed writer leaves are deleted by the run's next writer. No pickle anywhere:
+tensors in safetensors, everything else in JSON. Run ids are checked before the disk is touched
+(`check_id_prefix`: no path ever reaches it), and a run's weights are checked against its
+configuration from the safetensors header and the model built on the meta device (`check`), so a
+hand-made config.json or foreign weights are listed as corrupt with the reason, never allocated.
 """
 from __future__ import annotations
 
