@@ -20,14 +20,16 @@ from explorer.scattering import Path, Scattering2D, split_orders
 from .invariance import (
     deformation_distances,
     displacement_field,
-    lipschitz_ratios,
+    lipschitz_ratio_pieces,
     rotate,
+    rotation_error_pieces,
     rotation_errors,
     smooth_window,
     translate,
     translation_errors,
     warp,
 )
+from .piecework import RUNNER, Pieces, Request, finish
 
 
 @functools.lru_cache(maxsize=16)
@@ -93,30 +95,100 @@ def scatter(x: np.ndarray, J: int, L: int) -> ScatteringResult:
 
 # -- invariance and stability (explorer.analysis.invariance), cached by image name and parameters ---------
 ROTATION_GRID = tuple(range(0, 361, 5))  # the rotation slider's steps: a move only reads the curve
+CURVES = ("rotation", "translation", "deformation")
+MAX_CURVES = 48
 
 
-@functools.lru_cache(maxsize=32)
+def translation_shifts(size: int, J: int) -> range:
+    """The shifts c of the translation curve: 0 … 2^(J+1), and never a whole image width (at J = 4 on
+    32×32 the last shift would be 32 columns: a circular shift by the width is no shift at all)."""
+    return range(min(2 ** (J + 1), int(size) - 1) + 1)
+
+
+def _curve_pieces(kind: str, name: str, size: int, J: int, L: int) -> Pieces:
+    x = sources.named_image(name, size)
+    if kind == "rotation":
+        return (yield from rotation_error_pieces(x, J, L, degrees=ROTATION_GRID))
+    if kind == "translation":
+        return translation_errors(x, J, L, shifts=translation_shifts(size, J), window=True)
+    if kind == "deformation":
+        return deformation_distances(x, J, L, s_values=np.round(np.linspace(0, 0.3, 13), 3),
+                                     interpolation_order=3)
+    raise ValueError(f"kind must be one of {', '.join(CURVES)}, got {kind!r}.")
+
+
+_curves: OrderedDict = OrderedDict()
+
+
+def curve_key(kind: str, name: str, size: int, J: int, L: int) -> tuple:
+    return ("curve", str(kind), str(name), int(size), int(J), int(L))
+
+
+def cached_curve(kind: str, name: str, size: int, J: int, L: int) -> dict | None:
+    """The curve if some session has computed it already, else None (never computes)."""
+    key = curve_key(kind, name, size, J, L)
+    with _lock:
+        if key in _curves:
+            _curves.move_to_end(key)
+            return _curves[key]
+    return None
+
+
+def curve_pieces(kind: str, name: str, size: int, J: int, L: int) -> Pieces:
+    """The invariance curve `kind` ("rotation", "translation", "deformation") of the named image, in pieces
+    (`explorer.analysis.piecework`); stored in the process-wide cache when it ends."""
+    key = curve_key(kind, name, size, J, L)
+    out = yield from _curve_pieces(kind, name, int(size), int(J), int(L))
+    with _lock:
+        _curves[key] = out
+        while len(_curves) > MAX_CURVES:
+            _curves.popitem(last=False)
+    return out
+
+
+def clear_curves() -> None:
+    with _lock:
+        _curves.clear()
+
+
+def curve(kind: str, name: str, size: int, J: int, L: int) -> dict:
+    """The curve, computed in this thread when no one has yet (notebooks, the server's warm-up, tests)."""
+    found = cached_curve(kind, name, size, J, L)
+    return found if found is not None else finish(curve_pieces(kind, name, size, J, L))
+
+
+def request_curve(kind: str, name: str, size: int, J: int, L: int, on_done, on_progress=None) -> Request:
+    """Ask the shared `PieceRunner` for the curve: `on_done(curve, error)` is called from its thread when it
+    is ready (`on_progress(fraction)` after each piece); cancel the returned request when its page no
+    longer needs it."""
+    return RUNNER.submit(curve_key(kind, name, size, J, L), lambda: curve_pieces(kind, name, size, J, L),
+                         on_done=on_done, on_progress=on_progress)
+
+
 def rotation_curve(name: str, size: int, J: int, L: int) -> dict:
-    return rotation_errors(sources.named_image(name, size), J, L, degrees=ROTATION_GRID)
+    return curve("rotation", name, size, J, L)
+
+
+def translation_curve(name: str, size: int, J: int, L: int) -> dict:
+    return curve("translation", name, size, J, L)
+
+
+def deformation_curve(name: str, size: int, J: int, L: int) -> dict:
+    return curve("deformation", name, size, J, L)
+
+
+def rotation_error(curve: dict, name: str, size: int, J: int, L: int, degrees: float) -> float:
+    """The rotation error at `degrees`: read from `curve` on its grid, else computed for that angle alone."""
+    hit = np.flatnonzero(np.isclose(curve["degrees"], degrees))
+    if hit.size:
+        return float(curve["error"][hit[0]])
+    return float(rotation_errors(sources.named_image(name, size), J, L, degrees=[degrees])["error"][0])
 
 
 @functools.lru_cache(maxsize=256)
-def rotation_point(name: str, size: int, J: int, L: int, degrees: float) -> dict:
-    """The error at one angle (read from the cached curve when the angle is on its grid) and the rotated image."""
-    x = sources.named_image(name, size)
-    curve = rotation_curve(name, size, J, L)
-    hit = np.flatnonzero(np.isclose(curve["degrees"], degrees))
-    if hit.size:
-        error, shift = float(curve["error"][hit[0]]), int(curve["shift"][hit[0]])
-    else:
-        out = rotation_errors(x, J, L, degrees=[degrees])
-        error, shift = float(out["error"][0]), int(out["shift"][0])
-    return {"error": error, "shift": shift, "image": rotate(x, degrees)}
-
-
-@functools.lru_cache(maxsize=32)
-def translation_curve(name: str, size: int, J: int, L: int) -> dict:
-    return translation_errors(sources.named_image(name, size), J, L, shifts=range(2 ** (J + 1) + 1), window=True)
+def rotated(name: str, size: int, degrees: float) -> np.ndarray:
+    """The image rotated by `degrees` (what the rotation curve compares)."""
+    return rotate(sources.named_image(name, size), degrees)
 
 
 @functools.lru_cache(maxsize=64)
@@ -126,21 +198,22 @@ def shifted(name: str, size: int, shift: int) -> np.ndarray:
     return translate(x * smooth_window(x.shape), shift)
 
 
-@functools.lru_cache(maxsize=32)
-def deformation_curve(name: str, size: int, J: int, L: int) -> dict:
-    return deformation_distances(sources.named_image(name, size), J, L,
-                                 s_values=np.round(np.linspace(0, 0.3, 13), 3), interpolation_order=3)
-
-
 @functools.lru_cache(maxsize=64)
 def deformed(name: str, size: int, s: float) -> np.ndarray:
     x = sources.named_image(name, size)
     return np.clip(warp(x, s * displacement_field(x.shape, 0), 3), 0, 1)
 
 
-@functools.lru_cache(maxsize=16)
-def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
-    """Ratios ‖Sx − Sy‖/‖x − y‖ over pairs of the bundled images (or CIFAR-10 test images when configured)."""
+_lipschitz: OrderedDict = OrderedDict()
+
+
+def lipschitz_pieces(size: int, J: int, L: int, n_pairs: int = 48) -> Pieces:
+    """Ratios ‖Sx − Sy‖/‖x − y‖ over pairs of the bundled images (or CIFAR-10 test images when configured), in
+    pieces (`explorer.analysis.piecework`); kept in the process-wide cache when done."""
+    key = (int(size), int(J), int(L), int(n_pairs))
+    with _lock:
+        if key in _lipschitz:
+            return _lipschitz[key]
     if sources.cifar_available():
         images = sources.cifar_gray_images(200, size)
         source = "200 CIFAR-10 test images"
@@ -148,9 +221,18 @@ def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
         names = sources.image_names()
         images = np.stack([sources.named_image(n, size) for n in names])
         source = f"{len(names)} bundled and synthetic images"
-    out = lipschitz_ratios(images, J, L, n_pairs=n_pairs)
+    out = yield from lipschitz_ratio_pieces(images, J, L, n_pairs=n_pairs)
     out["source"] = source
+    with _lock:
+        _lipschitz[key] = out
+        while len(_lipschitz) > 16:
+            _lipschitz.popitem(last=False)
     return out
+
+
+def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:
+    """`lipschitz_pieces` computed in this thread (or read from the cache)."""
+    return finish(lipschitz_pieces(size, J, L, n_pairs))
 
 
 # -- the first layer W₁ of a stored SLE run (explorer.analysis.spectra), cached by run id (weights written later,

@@ -16,6 +16,7 @@ Nothing here imports a UI library.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from scipy import ndimage
@@ -27,8 +28,12 @@ from explorer.scattering.paths import scattering_paths
 from explorer.scattering.validation import check_size_fits_J
 
 from ._checks import as_float64, check_image, check_images, check_int, check_output, check_real, check_reals
+from .piecework import Pieces, finish
 
 AVERAGES = ("full", "output")
+# A piece of a piecewise curve: long enough to amortise the checks, short enough that a visitor whose plot
+# waits for it does not notice (`explorer.analysis.piecework`).
+PIECE_S = 0.25
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -130,6 +135,15 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
 
     Returns {"degrees", "shift", "error", "error_unrolled", "error_order1"[, "error_order2"]}, each (A,).
     """
+    return finish(rotation_error_pieces(image, J, L, degrees, max_order=max_order, window=window,
+                                        average=average, interpolation_order=interpolation_order))
+
+
+def rotation_error_pieces(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)), *,
+                          max_order: int = 2, window: bool = False, average: str = "full",
+                          interpolation_order: int = 1, piece_s: float = PIECE_S) -> Pieces:
+    """`rotation_errors` in pieces (`explorer.analysis.piecework`): yields the fraction of angles done
+    about every `piece_s` seconds (at least one angle per piece) and returns the same dict."""
     x = check_image(image)
     check_size_fits_J(x.shape, J)
     angles = check_reals("degrees", degrees)
@@ -145,6 +159,7 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
     keys = ["error", "error_unrolled", "error_order1"] + (["error_order2"] if S.max_order >= 2 else [])
     for key in keys:
         out[key] = np.empty(len(angles))
+    piece_started = time.perf_counter()
     for i, (alpha, k) in enumerate(zip(angles, shifts)):
         rotated = spatial_average(S, rotate(x, float(alpha), interpolation_order), average, weights)
         predicted = roll_angles(reference, int(k), S.J, S.L, S.max_order)
@@ -153,6 +168,9 @@ def rotation_errors(image, J: int, L: int = 8, degrees=tuple(range(0, 361, 15)),
         for order in range(1, S.max_order + 1):
             sel = orders == order
             out[f"error_order{order}"][i] = _relative(rotated[sel], predicted[sel])
+        if time.perf_counter() - piece_started >= piece_s and i + 1 < len(angles):
+            yield (i + 1) / len(angles)
+            piece_started = time.perf_counter()
     return out
 
 
@@ -313,6 +331,13 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
     (image indices; second = −1 for the noisy copy), "bound" (= littlewood_paley_bound, 1.0 up to
     rounding), "raw_lp_max" (max A of the raw, unnormalised Morlet bank)}.
     """
+    return finish(lipschitz_ratio_pieces(images, J, L, n_pairs, seed, noise=noise, max_order=max_order))
+
+
+def lipschitz_ratio_pieces(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 0, *,
+                           noise: float = 0.05, max_order: int = 2, chunk: int = 16) -> Pieces:
+    """`lipschitz_ratios` in pieces (`explorer.analysis.piecework`): the pairs are scattered `chunk` images
+    at a time, with the fraction done yielded after each; returns the same dict."""
     xs = check_images(images)
     check_size_fits_J(xs.shape[1:], J)
     n_pairs = check_int("n_pairs", n_pairs, 1)
@@ -327,7 +352,14 @@ def lipschitz_ratios(images, J: int, L: int = 8, n_pairs: int = 32, seed: int = 
     a = np.concatenate([xs[first], xs[noisy_of]])
     b = np.concatenate([xs[second], xs[noisy_of] + eps])
     S = Scattering2D(J, xs.shape[1:], L, max_order, normalize=True)
-    Sa, Sb = S(a), S(b)
+    both = np.concatenate([a, b])
+    chunk = check_int("chunk", chunk, 1)
+    parts = []
+    for start in range(0, len(both), chunk):
+        parts.append(S(both[start:start + chunk]))
+        if start + chunk < len(both):
+            yield (start + chunk) / len(both)
+    Sa, Sb = np.split(np.concatenate(parts), 2)
     num = np.sqrt(((Sa - Sb) ** 2).sum(axis=(-3, -2, -1))) * 2**S.J
     den = np.sqrt(((a - b) ** 2).sum(axis=(-2, -1)))
     ratio = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)

@@ -1,11 +1,17 @@
 """What every page shares: an alert for errors (greying the plots it concerns), figures with captions."""
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+import time
 import traceback
 import weakref
 
 import panel as pn
 from holoviews.core.options import SkipRendering
+
+from explorer.analysis.piecework import RUNNER
 
 # pane → the Columns that `figure` drew it in: a stale plot is greyed through its frame, because a change of
 # styles on a HoloViews pane itself fails in a served session (Panel 1.9 copies the plot's stylesheets back).
@@ -65,6 +71,54 @@ class Page(pn.viewable.Viewer):
         super().__init__(**params)
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.note = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
+        self._requests: dict = {}  # what → the `piecework.Request` this page waits for
+        doc = pn.state.curdoc
+        self.session_doc = doc if doc is not None and doc.session_context is not None else None
+        if self.session_doc is not None:
+            self.session_doc.on_session_destroyed(lambda _context: self.cancel_work())
+            _watch_session(self)
+
+    # -- background work --------------------------------------------------------------------------------
+    @property
+    def served(self) -> bool:
+        """Whether this page belongs to a served session (else: a notebook, a test, the server's warm-up)."""
+        return self.session_doc is not None
+
+    def in_session(self, callback) -> None:
+        """Run `callback` on the session's event loop (the only place where a served document may change),
+        or at once when the page is not served. Does nothing once the session has closed."""
+        if self.session_doc is None:
+            callback()
+            return
+        with contextlib.suppress(Exception):  # the session closed meanwhile: nothing to show it in
+            self.session_doc.add_next_tick_callback(callback)
+
+    def wait_for(self, what: str, request) -> None:
+        """Record that the page waits for `request` under `what`; a previous request under the same name is
+        cancelled (the latest value wins)."""
+        previous = self._requests.get(what)
+        if previous is not None and previous is not request:
+            previous.cancel()
+        self._requests[what] = request
+
+    def waiting_for(self, what: str):
+        request = self._requests.get(what)
+        return request if request is not None and not request.cancelled else None
+
+    def done_waiting(self, what: str, request) -> None:
+        if self._requests.get(what) is request:
+            del self._requests[what]
+
+    def busy(self) -> bool:
+        """Whether the page has work running for its visitor (pages with their own jobs add theirs)."""
+        return any(not r.cancelled for r in self._requests.values())
+
+    def cancel_work(self) -> None:
+        """Stop what the page computes for its visitor: the session has closed (pages with their own jobs
+        extend it)."""
+        for request in list(self._requests.values()):
+            request.cancel()
+        self._requests.clear()
 
     def show_error(self, message: str | None) -> None:
         """Show `message` in the alert and grey out every plot, which keeps its last good frame; None
@@ -103,7 +157,8 @@ class Page(pn.viewable.Viewer):
         """Call a view function for a DynamicMap; on an error show it in the alert and keep the figure as it
         was (HoloViews' SkipRendering: a DynamicMap must keep returning the same type of element)."""
         try:
-            return fn(*args, **kwargs)
+            with RUNNER.interactive():  # a visitor waits for this plot: background pieces wait for it
+                return fn(*args, **kwargs)
         except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
             self.show_error(str(exc))
             raise SkipRendering(str(exc)) from None
@@ -111,6 +166,64 @@ class Page(pn.viewable.Viewer):
             traceback.print_exc()
             self.show_error(f"Unexpected error: {exc!r}")
             raise SkipRendering(repr(exc)) from None
+
+
+# -- closed sessions ---------------------------------------------------------------------------------------
+# Bokeh destroys a session only some 15–30 s after its tab closed (its unused-session check); a page's work
+# must stop within a second or two. A thread watches the pages that have work running: a session whose
+# websocket has gone (connected once, no connection for two checks in a row) has its work cancelled.
+WATCH_S = 0.5
+_WATCHED: weakref.WeakSet = weakref.WeakSet()
+_WATCH_LOCK = threading.Lock()
+_watcher: threading.Thread | None = None
+
+
+def session_connections(doc) -> int | None:
+    """How many browser connections the served document `doc` has (None when Bokeh does not say: its
+    `ServerSession` is reached through a private attribute of the session context)."""
+    session = getattr(doc.session_context, "_session", None)
+    if session is None:
+        return None
+    if getattr(session, "destroyed", False):
+        return 0
+    return getattr(session, "connection_count", None)
+
+
+def _watch_session(page: Page) -> None:
+    global _watcher
+    page._connected_once, page._missed_checks = False, 0
+    with _WATCH_LOCK:
+        _WATCHED.add(page)
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(target=_watch_loop, name="closed-sessions", daemon=True)
+            _watcher.start()
+
+
+def _check_session(page: Page) -> None:
+    count = session_connections(page.session_doc)
+    if count is None:
+        return
+    if count > 0:
+        page._connected_once, page._missed_checks = True, 0
+        return
+    if page._connected_once:
+        page._missed_checks += 1
+        if page._missed_checks >= 2 and page.busy():
+            print(f"[sessions] a tab closed: stopping the work of its {type(page).__name__}", file=sys.stderr,
+                  flush=True)
+            page.cancel_work()
+
+
+def _watch_loop() -> None:
+    while True:
+        time.sleep(WATCH_S)
+        with _WATCH_LOCK:
+            pages = list(_WATCHED)
+        for page in pages:
+            try:
+                _check_session(page)
+            except Exception:  # noqa: BLE001  (the watcher must outlive any one page)
+                traceback.print_exc()
 
 
 def run_choices(accept, first: str | None = None, detail=None) -> dict[str, str]:

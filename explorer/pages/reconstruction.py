@@ -80,6 +80,13 @@ class ReconstructionPage(Page):
     def _on_stop(self, *_):
         self._cancel = True
 
+    def busy(self) -> bool:
+        return self.running or super().busy()
+
+    def cancel_work(self) -> None:
+        self._cancel = True  # the optimisation stops at its next evaluation
+        super().cancel_work()
+
     async def _on_run(self, *_):
         """Run `reconstruct` in a worker thread; poll its progress on the event loop and show it live."""
         from explorer.analysis.reconstruction import reconstruct

@@ -195,6 +195,13 @@ class ThresholdingPage(Page):
         if self.generation.is_current(number):
             self.progress.value = int(100 * done / max(total, 1))
 
+    def busy(self) -> bool:
+        return any(t.is_alive() for t in self.live_jobs.threads) or super().busy()
+
+    def cancel_work(self) -> None:
+        self.live_jobs.stop()  # its job stops at its next evaluation batch
+        super().cancel_work()
+
     def wait_live(self, timeout: float = 120.0) -> None:
         """Wait for every live job started so far (tests)."""
         self.live_jobs.join(timeout)
@@ -328,7 +335,6 @@ class ThresholdingPage(Page):
                 # Once the browser has the page: a job's first updates (the note) could otherwise land
                 # while the session's models are being made, and be lost.
                 pn.state.onload(self.request_live)
-                doc.on_session_destroyed(lambda _context, jobs=self.live_jobs: jobs.stop())  # stops its job
             else:
                 self.request_live()
         C = tv.CAPTIONS

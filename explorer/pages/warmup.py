@@ -1,4 +1,5 @@
-"""Warm the process-wide caches behind every page's default view, once per server, in a background thread.
+"""Warm the process-wide caches behind every page's default view, once per server, in the background: one page
+per piece of the shared `explorer.analysis.piecework.RUNNER`, so a visitor's plots go first.
 
 Each page's first visitor would otherwise wait for the computations of its default parameters (filter
 banks, scattering results, the invariance curves). Building every page once and evaluating its plots'
@@ -14,17 +15,19 @@ import traceback
 
 import holoviews as hv
 
+from explorer.analysis.piecework import RUNNER, Pieces, finish
+
 _started = threading.Event()
 
 
-def warm(slugs: list[str] | None = None) -> dict[str, float]:
-    """Build each page (all by default) with its default parameters and compute its plots; seconds per page."""
+def warm_pieces(slugs: list[str] | None = None) -> Pieces:
+    """Build each page (all by default) with its default parameters and compute its plots, one page per piece
+    (`explorer.analysis.piecework`); returns the seconds per page."""
     from . import PAGES
 
+    specs = [spec for spec in PAGES if slugs is None or spec.slug in slugs]
     seconds = {}
-    for spec in PAGES:
-        if slugs is not None and spec.slug not in slugs:
-            continue
+    for i, spec in enumerate(specs):
         t = time.perf_counter()
         page = spec.load()()
         for pane in page.plot_panes():
@@ -32,21 +35,25 @@ def warm(slugs: list[str] | None = None) -> dict[str, float]:
                 pane.object[()]  # runs the view callback: the computation, not the Bokeh rendering
         page.warm_caches()
         seconds[spec.slug] = time.perf_counter() - t
+        if i + 1 < len(specs):
+            yield (i + 1) / len(specs)
     return seconds
 
 
-def warm_in_background() -> threading.Thread | None:
-    """Start `warm()` in a daemon thread the first time it is called in this process; None afterwards."""
+def warm(slugs: list[str] | None = None) -> dict[str, float]:
+    """`warm_pieces` in this thread: seconds per page."""
+    return finish(warm_pieces(slugs))
+
+
+def warm_in_background():
+    """Hand `warm_pieces()` to the shared background runner the first time it is called in this process (a
+    visitor's plots and curves go first, between pages); its `piecework.Request`, None afterwards."""
     if _started.is_set():
         return None
     _started.set()
 
-    def run():
-        try:
-            warm()
-        except Exception:  # noqa: BLE001  (a warm-up failure must never stop the server; the page will say why)
-            traceback.print_exc()
+    def done(_seconds, error):
+        if error is not None:  # a warm-up failure must never stop the server; the page will say why
+            traceback.print_exception(error)
 
-    thread = threading.Thread(target=run, name="warm-page-caches", daemon=True)
-    thread.start()
-    return thread
+    return RUNNER.submit(("warm-up",), warm_pieces, on_done=done, low_priority=True)

@@ -111,3 +111,16 @@ def lipschitz_histogram(res: dict, bins: int = 20) -> hv.Overlay:
 
 def small_image(x, title: str, size: int = 220) -> hv.Image:
     return image_view(np.clip(x, 0, 1), title=title, size=size)
+
+
+def waiting_curve(kind: str, J: int) -> dict:
+    """A curve of NaNs with the keys of `kind`'s figure: drawn while the real curve is computed, with the same
+    layers, so the plot updates in place when the curve arrives."""
+    nan = np.full(2, np.nan)
+    if kind == "rotation":
+        return {"degrees": np.array([0.0, 360.0]), "shift": np.zeros(2, np.int64), "error": nan,
+                "error_unrolled": nan}
+    if kind == "translation":
+        shifts = np.array([0, 2 ** (J + 1)])
+        return {"shift": shifts, "shift_over_scale": shifts / 2**J, "error": nan, "pixel_error": nan}
+    return {"s": np.array([0.0, 0.3]), "pixel": nan, "fourier": nan, "scattering": nan}
