@@ -233,6 +233,37 @@ def test_a_writer_killed_while_taking_the_lock_does_not_block_the_run(tmp_path):
     assert store.info(run.id).status == "partial"
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process start times from /proc")
+def test_a_killed_writers_lock_is_stale_even_when_its_pid_lives_on(tmp_path):
+    """After a kill -9 the lock names a dead pid; it must read as stale even when that pid has been given to
+    another process since (pid reuse: the start time recorded in the lock differs) or when the killed process
+    is a zombie its parent has not reaped yet. Otherwise the run would show "running" and refuse every job."""
+    store = RunStore(tmp_path)
+    run = store.create_or_open(tiny_config())
+    lock = run.path / "lock"
+    with run:
+        holder = json.loads(lock.read_text())
+    assert isinstance(holder["started"], int)  # recorded by the writer
+    # The same pid, alive, but another process: this one, with the start time of a process long gone.
+    lock.write_text(json.dumps({**holder, "pid": os.getpid(), "started": holder["started"] - 1}))
+    assert store.info(run.id).status == "partial"
+    lock.write_text(json.dumps({**holder, "pid": os.getpid()}))  # really this process: live
+    assert store.info(run.id).status == "running"
+    # A zombie: killed, not reaped.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(json.dumps({"pid": child.pid, "host": holder["host"]}))
+        assert store.info(run.id).status == "running"
+        child.kill()
+        wait_for(lambda: process_state(child.pid) == "Z", timeout=30)
+        assert store.info(run.id).status == "partial"
+        run.mark_complete()  # taken over at once
+    finally:
+        child.kill()
+        child.wait()
+    assert not lock.exists()
+
+
 # -- a full disk ------------------------------------------------------------------------------------
 FULL_DISK_SCRIPT = textwrap.dedent("""
     import resource, signal, sys

@@ -1,6 +1,7 @@
 """One writer per run: a lock file created exclusively (O_EXCL), holding the writer's pid and host.
 
-A lock whose process is gone (same host, pid not alive) is stale: the next writer takes it over.
+A lock whose process is gone (same host, pid not alive, a zombie, or the pid now another process's: the
+start time recorded in the lock differs) is stale: the next writer takes it over.
 A lock from another host cannot be checked from here; the message says how to clear it by hand.
 """
 from __future__ import annotations
@@ -23,16 +24,32 @@ def _host() -> str:
     return socket.gethostname()
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, started: int | None = None) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not), and, when its start
+    time ``started`` is known (Linux), whether it is still the same process: a pid reused by another
+    process after a kill does not keep the lock alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
-    except OverflowError:
+        pass
+    except (OverflowError, ValueError):
         return False
-    return True
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc here: trust the signal
+    state, start = stat
+    return state not in ("Z", "X") and (started is None or start == started)
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) of a process from /proc, None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def read_lock(path: Path) -> dict | None:
@@ -68,8 +85,10 @@ def _is_stale(path: Path, holder: dict) -> bool:
         return age > _EMPTY_LOCK_GRACE_S
     if holder.get("host") != _host():
         return False  # cannot tell: assume it is alive
-    pid = holder.get("pid")
-    return not isinstance(pid, int) or not _pid_alive(pid)
+    pid, started = holder.get("pid"), holder.get("started")
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        return True
+    return not _pid_alive(pid, started if isinstance(started, int) and not isinstance(started, bool) else None)
 
 
 def describe(holder: dict) -> str:
@@ -136,6 +155,9 @@ class RunLock:
         an exclusive create followed by the write."""
         holder = {"pid": os.getpid(), "host": _host(), "token": self.token,
                   "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        stat = _proc_stat(os.getpid())
+        if stat is not None:
+            holder["started"] = stat[1]  # tells this process from a later one given the same pid
         tmp = self.path.with_name(f".{LOCK_NAME}.{self.token}.tmp")
         try:
             with open(tmp, "w") as f:
