@@ -13,6 +13,7 @@ from bokeh.models import CustomJSTickFormatter
 
 from explorer.analysis import cache
 from explorer.analysis import unit_rotation as ur
+from explorer.analysis.piecework import RUNNER
 from explorer.views import rotation as rv
 
 from .base import Page, figure, labelled, theta_format
@@ -26,10 +27,6 @@ SOURCES = {"the 300 test images shipped with the package": False,
            "the configured CIFAR-10 test set (else the shipped images)": True}
 FRAMINGS = {"disk centred on the sampling grid (exact at 90°)": "disk", "whole image": "full"}
 WHAT = "W₁ pre-activation, spatial mean"
-
-# (run, size, source, framing) whose every angle is being computed in the background, process-wide.
-_PREFETCHING: set = set()
-_PREFETCH_LOCK = threading.Lock()
 
 
 def angle_text(m: int, L: int, framing: str) -> str:
@@ -195,24 +192,30 @@ class RotationPage(Page):
         threading.Thread(target=work, name="rotation-responses", daemon=True).start()
 
     def _prefetch(self, key):
-        """Compute every other angle of this (run, batch) in one background thread per process, so that later
-        slider moves only draw."""
+        """Compute every other angle of this (run, batch) in the background, so that later slider moves only
+        draw: one angle per piece of the shared `piecework.RUNNER`, at low priority, shared by the sessions
+        that show this batch and stopped when none of them is left."""
+        if not self.served:
+            return  # tests, notebooks: the slider computes what it needs
         run, _, size, prefer_full, framing = key
-        batch = (run, size, prefer_full, framing)
-        with _PREFETCH_LOCK:
-            if batch in _PREFETCHING or not (pn.state.curdoc and pn.state.curdoc.session_context):
-                return  # not served (tests, notebooks): nothing to prefetch for
-            _PREFETCHING.add(batch)
+        job = ("rotation-prefetch", run, size, prefer_full, framing)
+        current = self.waiting_for("prefetch")
+        if current is not None and current.key == job:
+            return
+        compute, angles = self.compute, 2 * self.L_of(run)
 
-        def work():
-            try:
-                for m in range(2 * self.L_of(run)):
-                    self.compute(run, m, size, prefer_full, framing)
-            except Exception:  # noqa: BLE001  (a prefetch is an optimisation: the slider computes what it needs)
-                with _PREFETCH_LOCK:
-                    _PREFETCHING.discard(batch)
+        def pieces():
+            for m in range(angles):
+                compute(run, m, size, prefer_full, framing)
+                yield (m + 1) / angles
 
-        threading.Thread(target=work, name="rotation-prefetch", daemon=True).start()
+        request = None
+
+        def done(_result, _error):  # a failed prefetch only means the slider computes what it needs
+            self.in_session(lambda: self.done_waiting("prefetch", request))
+
+        request = RUNNER.submit(job, pieces, on_done=done, low_priority=True)
+        self.wait_for("prefetch", request)
 
     def _notes(self, *_):
         result = self.responses
