@@ -81,7 +81,7 @@ def expected_tensors(spec, model_config: dict, available: int) -> dict[str, tupl
     with a dimension d holds at least d numbers), so a crafted width of 10⁹ is refused, not allocated."""
     key = json.dumps([spec.name, model_config], sort_keys=True, default=repr)
     try:
-        return _expected_on_meta(spec.name, key)
+        return _expected_on_meta(spec.name, key, id(spec.constructor))
     except ValueError:
         raise
     except Exception:  # noqa: BLE001, S110 (a model whose constructor computes on the CPU: see below)
@@ -90,11 +90,13 @@ def expected_tensors(spec, model_config: dict, available: int) -> dict[str, tupl
     if too_big:
         raise ValueError(f"its configuration asks for a size of {max(too_big)}, more than the "
                          f"{available} values the weights file holds")
-    return _expected_built(spec.name, key)
+    return _expected_built(spec.name, key, id(spec.constructor))
 
 
+# Cached by model name, configuration and constructor (a model registered again, e.g. by a test, is not
+# taken for the one before).
 @functools.lru_cache(maxsize=64)
-def _expected_on_meta(name: str, key: str) -> dict:
+def _expected_on_meta(name: str, key: str, constructor: int) -> dict:
     from explorer.nets import registry
 
     spec, model_config = registry.get(name), json.loads(key)[1]
@@ -104,7 +106,7 @@ def _expected_on_meta(name: str, key: str) -> dict:
 
 
 @functools.lru_cache(maxsize=64)
-def _expected_built(name: str, key: str) -> dict:
+def _expected_built(name: str, key: str, constructor: int) -> dict:
     from explorer.nets import registry
 
     spec, model_config = registry.get(name), json.loads(key)[1]
