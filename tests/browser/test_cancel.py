@@ -43,18 +43,22 @@ def wait_for_log(log, pattern: str, seconds: float) -> float | None:
     return None
 
 
-def test_closing_the_tab_stops_its_invariance_curves(browser, logged_server, screenshots):
-    url, log = logged_server
-    context = browser.new_context(viewport={"width": 1500, "height": 1600})
-    tab = context.new_page()
-    messages = record_console(tab)
+def start_a_long_curve(tab, url: str) -> None:
+    """Open the Invariance page at 64×64 and J = 4: a rotation curve of tens of seconds on a 2-core machine."""
     open_page(tab, url + "?page=invariance", canvases=2)
-    # 64×64 and J = 4: the rotation curve takes tens of seconds on a 2-core machine.
     tab.locator(".bk-btn", has_text="64").first.click()
     handle = tab.locator(".bk-input-group", has_text="J (scales)").locator(".noUi-handle").first
     handle.focus()
     handle.press("End")
     wait_for_title(tab, "Computing the rotation curve", timeout=60)
+
+
+def test_closing_the_tab_stops_its_invariance_curves(browser, logged_server, screenshots):
+    url, log = logged_server
+    context = browser.new_context(viewport={"width": 1500, "height": 1600})
+    tab = context.new_page()
+    messages = record_console(tab)
+    start_a_long_curve(tab, url)
     tab.get_by_text("Computing the rotation curve (64×64, J = 4").first.wait_for(timeout=30_000)
     tab.screenshot(path=str(screenshots / "invariance_computing.png"), full_page=True)
     assert console_errors(messages) == []
@@ -73,12 +77,7 @@ def test_another_visitor_is_served_while_a_curve_is_computed(browser, logged_ser
     before = log.read_text().count(cancelled)
     first = browser.new_context(viewport={"width": 1500, "height": 1600})
     busy = first.new_page()
-    open_page(busy, url + "?page=invariance", canvases=2)
-    busy.locator(".bk-btn", has_text="64").first.click()
-    handle = busy.locator(".bk-input-group", has_text="J (scales)").locator(".noUi-handle").first
-    handle.focus()
-    handle.press("End")
-    wait_for_title(busy, "Computing the rotation curve", timeout=60)
+    start_a_long_curve(busy, url)
     second = browser.new_context(viewport={"width": 1500, "height": 1600})
     visitor = second.new_page()
     messages = record_console(visitor)
