@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import bokeh.document
@@ -187,4 +188,19 @@ def test_runs_page_is_polled_in_a_notebook_and_a_second_show_stops_the_first_pol
         assert not row.poll.running and again.poll.running
         again.poll.stop()
 
-    asyncio.run(kernel())
+    # In a thread of its own: Playwright's sync API, when a browser test ran before in this worker, holds an
+    # event loop in the main thread, and asyncio.run refuses to start there.
+    errors: list = []
+
+    def in_own_thread():
+        try:
+            asyncio.run(kernel())
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the test's thread)
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_own_thread)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive()
+    if errors:
+        raise errors[0]
