@@ -1,6 +1,6 @@
 """Load test of the explorer app: N browser sessions at once, errors, slider latency, the server's memory.
 
-    python benchmarks/load.py                      # 10 sessions for 120 s, about 5–6 minutes in all
+    python benchmarks/load.py                      # 10 sessions for 120 s, about 6½ minutes in all
     python benchmarks/load.py --sessions 2 --duration 20 --baseline-duration 10 --after 10 --contention-idle 8 \
         --contention-duration 20                   # a quick try
 
