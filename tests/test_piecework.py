@@ -281,3 +281,29 @@ def test_a_job_that_has_not_started_is_dropped_at_once_when_cancelled(runner):
         request.cancel()
         assert runner.pending() == []
     assert log == [] and runner.events[-1][1:3] == ("cancelled", "waiting")
+
+
+def test_the_closed_session_watcher_never_keeps_a_page_alive(monkeypatch):
+    """The watcher holds its pages weakly: once a session's page is gone, nothing of it stays (a list of pages
+    kept across the watcher's sleep once kept every session's page and document, about 1 MB per visit)."""
+    import gc
+    import weakref
+
+    from explorer.pages import base
+
+    class Bare(base.Page):
+        def __panel__(self):
+            return pn.Column()
+
+    doc = InlineDoc()
+    with monkeypatch.context() as during:
+        during.setattr(type(pn.state), "curdoc", property(lambda _self: doc))
+        page = Bare()
+    assert page in base._WATCHED
+    gone = weakref.ref(page)
+    time.sleep(3 * base.WATCH_S)  # the watcher has checked it
+    del doc.destroyed  # the test's document outlives the page: it must not hold it
+    del page
+    time.sleep(2 * base.WATCH_S)  # and checked again since
+    gc.collect()
+    assert gone() is None

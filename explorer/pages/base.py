@@ -214,16 +214,22 @@ def _check_session(page: Page) -> None:
             page.cancel_work()
 
 
+def _check_sessions() -> None:
+    # Strong references to the pages live only during a check: a list kept across the sleep would keep every
+    # page (and its session's document) alive forever, each check taking them again from the weak set.
+    with _WATCH_LOCK:
+        pages = list(_WATCHED)
+    for page in pages:
+        try:
+            _check_session(page)
+        except Exception:  # noqa: BLE001  (the watcher must outlive any one page)
+            traceback.print_exc()
+
+
 def _watch_loop() -> None:
     while True:
         time.sleep(WATCH_S)
-        with _WATCH_LOCK:
-            pages = list(_WATCHED)
-        for page in pages:
-            try:
-                _check_session(page)
-            except Exception:  # noqa: BLE001  (the watcher must outlive any one page)
-                traceback.print_exc()
+        _check_sessions()
 
 
 def run_choices(accept, first: str | None = None, detail=None) -> dict[str, str]:
