@@ -72,11 +72,20 @@ def _matches(value, wanted) -> bool:
     return value == wanted
 
 
+def _record_fields(records: Sequence) -> tuple[str, ...]:
+    """The fields of plain records: Path's, or those of another path type (`roto.RotoPath`) when every
+    record is one."""
+    kinds = {type(r) for r in records}
+    if len(kinds) == 1 and hasattr(next(iter(kinds)), "_fields"):
+        return next(iter(kinds))._fields
+    return Path._fields
+
+
 def select(records: Sequence[Record], **fields) -> np.ndarray:
     """Indices (int64, in channel order) of the channels or paths whose fields equal the given values:
     select(paths, order=1, j1=0), select(channels, colour="red", order=2, j1=0). A set, list, tuple or
     range matches any of its values (order=(1, 2)). Take the records with [records[i] for i in …]."""
-    allowed = FIELDS if _has_colour(records) else Path._fields
+    allowed = FIELDS if _has_colour(records) else _record_fields(records)
     unknown = set(fields) - set(allowed)
     if unknown:
         hint = " (plain paths carry no colour)" if "colour" in unknown and allowed is Path._fields else ""

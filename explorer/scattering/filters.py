@@ -221,3 +221,26 @@ def filter_bank(M: int, N: int, J: int, L: int = 8, *, sigma0: float = 0.8,
     _validate(J, L, M, N, sigma0, xi0, slant if slant is not None else 1.0)
     return _cached_bank(int(M), int(N), int(J), int(L), float(sigma0), float(xi0),
                         float(slant), bool(normalize))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_octave_wavelets(M, N, J, L, Q) -> np.ndarray:
+    psi = np.empty((J * Q, L, M, N))
+    ells = np.arange(L)
+    for a in range(J * Q):
+        scale = 2.0 ** (a / Q)
+        space = morlet_2d(M, N, 0.8 * scale, kymatio_angle(ells, L), 3 * np.pi / 4 / scale, 4.0 / L)
+        psi[a] = np.fft.fft2(space).real
+    psi.flags.writeable = False
+    return psi
+
+
+def octave_wavelets(M: int, N: int, J: int, L: int = 8, Q: int = 1) -> np.ndarray:
+    """Morlets with Q wavelets per octave on an M×N grid, in Fourier: (J·Q, L, M, N), index a at the scale
+    2^(a/Q) (envelope width 0.8·2^(a/Q), centre frequency (3π/4)/2^(a/Q)). Q = 1 is `filter_bank`'s psi_hat."""
+    if Q == 1:
+        return filter_bank(M, N, J, L).psi_hat
+    if isinstance(Q, bool) or not isinstance(Q, (int, np.integer)) or Q not in (1, 2):
+        raise ParameterError(f"wavelets_per_octave must be 1 or 2, got {Q!r}.")
+    _validate(J, L, M, N, 0.8, 3 * np.pi / 4, 4.0 / L)
+    return _cached_octave_wavelets(int(M), int(N), int(J), int(L), int(Q))
