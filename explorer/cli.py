@@ -22,6 +22,7 @@ COMMANDS = [
     "explorer.runs_cli",
     "explorer.analyse_cli",
     "explorer.serve_cli",
+    "explorer.classify_cli",
 ]
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.

@@ -3,8 +3,10 @@ stored memory-mapped.
 
 Stored under ``<store>/features/<key>/`` with ``features.npy`` (N, ...) and ``meta.json`` (the
 configuration, the producer, the path records of a scattering, timing). The key names all that
-makes the features what they are: the producer (``scattering`` with J, L and order; ``network``
-with a run id and a depth), the dataset, split, image size, colour space and dtype. Written
+makes the features what they are: the producer (``scattering`` with J, L and order; ``roto``, the
+separable roto-translation scattering of Oyallon & Mallat (CVPR 2015), with J, L, wavelets per
+octave Q and angular scales K; ``network`` with a run id and a depth), the dataset, split, image
+size, colour space and dtype. Written
 atomically: a folder exists only once it is complete. Training and analyses read them with
 `load_features` instead of recomputing.
 
@@ -34,8 +36,9 @@ from explorer.scattering.validation import check_parameters
 DATASETS = ("cifar10",)
 SPLITS = ("train", "test")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# What computes the features. Roto-translation scattering joins here with its issue.
-PRODUCERS = ("scattering", "network")
+# What computes the features: the translation scattering, the roto-translation scattering, a network.
+PRODUCERS = ("scattering", "network", "roto")
+SCATTERING_PRODUCERS = ("scattering", "roto")  # transforms built here (a network brings its own)
 COLOUR_SPACES = ("rgb", "yuv", "gray")  # of the images given to the producer
 NATIVE_SIZE = {"cifar10": 32}  # left out of the key (folders made before sizes were named)
 _RUN_ID = re.compile(r"^[a-z0-9_]+-[0-9a-f]{12}$")  # as the run store names runs
@@ -52,8 +55,15 @@ class FeaturesCorruptError(ValueError):
 @dataclass(frozen=True)
 class FeatureConfig:
     """What a stored set of features is. ``producer`` says what computed it: ``"scattering"``
-    (uses J, L, max_order) or ``"network"`` (uses run_id, the run store's id of the trained
-    network, and depth, which inner map; J, L and max_order are then ignored and not in the key)."""
+    (uses J, L, max_order), ``"roto"`` (the roto-translation scattering: uses J, L,
+    wavelets_per_octave and angular_scales; its orders are always 0 to 2, so max_order stays 2) or
+    ``"network"`` (uses run_id, the run store's id of the trained network, and depth, which inner
+    map; J, L and max_order are then ignored and not in the key).
+
+    ``wavelets_per_octave`` and ``angular_scales`` are the roto producer's only: another producer
+    refuses values other than their defaults rather than ignore them, so that two configurations
+    with one key never mean two different things; they are left out of the other producers' keys
+    and parameters, whose stored features keep their names."""
     dataset: str = "cifar10"
     split: str = "train"
     J: int = 2
@@ -65,6 +75,8 @@ class FeatureConfig:
     depth: int | None = None
     image_size: int | None = None  # side in pixels of the (square) images; None: the dataset's own
     colour: str = "rgb"
+    wavelets_per_octave: int = 1  # roto producer only: spatial wavelets per octave (Q)
+    angular_scales: int = 2  # roto producer only: angular wavelet scales along θ1 (K)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -81,10 +93,17 @@ class FeatureConfig:
             object.__setattr__(self, "image_size", NATIVE_SIZE[self.dataset])
         if not isinstance(self.image_size, int) or self.image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels, got {self.image_size!r}.")
-        if self.producer == "scattering":
+        if self.producer != "roto" and (self.wavelets_per_octave, self.angular_scales) != (1, 2):
+            raise ValueError(
+                f"wavelets_per_octave and angular_scales are parameters of the roto-translation "
+                f"scattering, not of a {self.producer} producer (got {self.wavelets_per_octave} and "
+                f"{self.angular_scales}); use producer='roto' or leave them at 1 and 2.")
+        if self.producer in SCATTERING_PRODUCERS:
             if self.run_id is not None or self.depth is not None:
                 raise ValueError("run_id and depth describe a network producer, not a scattering.")
             check_parameters(self.J, (self.image_size, self.image_size), self.L, self.max_order)
+            if self.producer == "roto":
+                self._check_roto()
         else:
             if not isinstance(self.run_id, str) or not _RUN_ID.match(self.run_id):
                 raise ValueError(f"a network producer needs the run id of a trained network "
@@ -92,17 +111,32 @@ class FeatureConfig:
             if not isinstance(self.depth, int) or self.depth < 0:
                 raise ValueError(f"depth must be a non-negative layer number, got {self.depth!r}.")
 
+    def _check_roto(self) -> None:
+        if self.max_order != 2:
+            raise ValueError(f"the roto-translation scattering always has orders 0 to 2; leave "
+                             f"max_order at 2 (got {self.max_order!r}).")
+        from explorer.scattering.roto import check_roto_parameters
+
+        check_roto_parameters(self.J, (self.image_size, self.image_size), self.L,
+                              self.wavelets_per_octave, self.angular_scales)
+
     @property
     def producer_params(self) -> dict:
         """The producer and exactly the parameters that matter to it."""
         if self.producer == "scattering":
             return {"producer": "scattering", "J": self.J, "L": self.L, "max_order": self.max_order}
+        if self.producer == "roto":
+            return {"producer": "roto", "J": self.J, "L": self.L,
+                    "wavelets_per_octave": self.wavelets_per_octave,
+                    "angular_scales": self.angular_scales}
         return {"producer": "network", "run_id": self.run_id, "depth": self.depth}
 
     @property
     def key(self) -> str:
         if self.producer == "scattering":
             made_by = f"J{self.J}-L{self.L}-order{self.max_order}"
+        elif self.producer == "roto":
+            made_by = f"roto-J{self.J}-L{self.L}-Q{self.wavelets_per_octave}-K{self.angular_scales}"
         else:
             made_by = f"net-{self.run_id}-depth{self.depth}"
         key = f"{self.dataset}-{self.split}-{made_by}-{self.dtype}"
@@ -122,15 +156,12 @@ def load_features(config: FeatureConfig) -> tuple[np.ndarray, dict]:
     """(features memory-mapped read-only, metadata). Raises a clear error when missing/damaged."""
     folder = config.folder
     if not folder.is_dir():
-        if config.producer != "scattering":
+        if config.producer not in SCATTERING_PRODUCERS:
             raise FeaturesNotFoundError(f"no stored features for {config.key}; compute them with "
                                         f"`explorer.features.compute_features`.")
-        options = "".join([f" --image-size {config.image_size}" if config.key.endswith("px") else "",
-                           f" --colour {config.colour}" if config.colour != "rgb" else ""])
         raise FeaturesNotFoundError(
-            f"no stored scattering features for {config.key}; compute them with "
-            f"`explorer scatter --dataset {config.dataset} --J {config.J} --L {config.L} "
-            f"--max-order {config.max_order} --dtype {config.dtype}{options}`.")
+            f"no stored {config.producer} features for {config.key}; compute them with "
+            f"`{scatter_command(config)}`.")
     try:
         meta = json.loads((folder / "meta.json").read_text())
         features = np.load(folder / "features.npy", mmap_mode="r")
@@ -145,6 +176,22 @@ def load_features(config: FeatureConfig) -> tuple[np.ndarray, dict]:
     return features, meta
 
 
+def scatter_command(config: FeatureConfig) -> str:
+    """The ``explorer scatter`` command line that computes the features of ``config``."""
+    if config.producer not in SCATTERING_PRODUCERS:
+        raise ValueError(f"`explorer scatter` computes scattering features, not those of a "
+                         f"{config.producer} producer.")
+    made_by = (f" --producer roto --wavelets-per-octave {config.wavelets_per_octave} "
+               f"--angular-scales {config.angular_scales}" if config.producer == "roto"
+               else f" --max-order {config.max_order}")
+    options = "".join([f" --image-size {config.image_size}"
+                       if config.image_size != NATIVE_SIZE[config.dataset] else "",
+                       f" --colour {config.colour}" if config.colour != "rgb" else ""])
+    # Both splits (the default): whoever needs the features of one split needs the other's too.
+    return (f"explorer scatter --dataset {config.dataset} --J {config.J} --L {config.L}{made_by} "
+            f"--dtype {config.dtype}{options}")
+
+
 def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
                      data=None, device=None, batch_size: int = 512, overwrite: bool = False,
                      progress: bool = True,
@@ -154,8 +201,8 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
 
     The images are scaled to [0, 1], resized to ``config.image_size`` and converted to
     ``config.colour``; then ``transform`` maps a batch (B, C, S, S) to its features (B, ...).
-    For the scattering producer the default transform scatters each colour channel separately;
-    a network producer needs ``transform`` (e.g. the run's inner map at ``config.depth``).
+    For the scattering and roto producers the default transform scatters each colour channel
+    separately; a network producer needs ``transform`` (e.g. the run's inner map at ``config.depth``).
 
     `images` (N, 3, H, W) uint8 overrides the dataset (used by tests and small runs; it is then
     not written to the shared key but under `<key>-custom-<N>`). Returns `load_features`'s
@@ -176,10 +223,10 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
     size = config.image_size
     scattering = None
     if transform is None:
-        if config.producer != "scattering":
+        if config.producer not in SCATTERING_PRODUCERS:
             raise ValueError(f"features of a {config.producer} producer need a transform; for a trained "
                              f"network, explorer.network_features.compute_network_features builds it.")
-        scattering = transform = Scattering2D(config.J, (size, size), config.L, config.max_order)
+        scattering = transform = scattering_transform(config)
 
     def prepare(start: int) -> torch.Tensor:
         batch = torch.from_numpy(np.asarray(images[start:start + batch_size]))
@@ -219,6 +266,22 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
             meta["paths"] = [list(p) for p in scattering.paths]
         (tmp / "meta.json").write_text(json.dumps(meta))
     return _load_from(folder, config)
+
+
+def scattering_transform(config: FeatureConfig) -> torch.nn.Module:
+    """The transform of a scattering or roto producer, at ``config.image_size``: a module mapping
+    (..., S, S) to (..., paths, h, w), with ``.paths`` and ``forward(x, out=...)``."""
+    size = (config.image_size, config.image_size)
+    if config.producer == "roto":
+        # Imported here: the roto-translation transform is heavier and only this producer needs it.
+        from explorer.scattering.roto import RotoScattering2D
+
+        return RotoScattering2D(config.J, size, config.L,
+                                wavelets_per_octave=config.wavelets_per_octave,
+                                angular_scales=config.angular_scales)
+    if config.producer == "scattering":
+        return Scattering2D(config.J, size, config.L, config.max_order)
+    raise ValueError(f"a {config.producer} producer is not a scattering transform.")
 
 
 def _load_from(folder: Path, config: FeatureConfig):
