@@ -31,6 +31,10 @@ PAGES: list[PageSpec] = [
     PageSpec("invariance", "Invariance & stability", "explorer.pages.invariance:InvariancePage",
              r"What $$S_J$$ forgets and what it keeps: rotations, translations smaller than $$2^J$$, smooth "
              r"deformations, and the Lipschitz bound $$\Vert S x - S y \Vert \le \Vert x - y \Vert$$."),
+    PageSpec("roto", "Roto-translation", "explorer.pages.roto:RotoPage",
+             r"The roto-translation scattering's second layer: the angular wavelets along $$\theta_1$$, the angular "
+             r"spectrum of $$z = |x \star \psi_{j_1,\theta_1}| \star \psi_{j_2,\theta_2}$$ for an image you choose, "
+             "what a rotation moves and what it leaves, and stored SVM accuracies beside the translation scattering."),
     PageSpec("layers", "Layers", "explorer.pages.layers:LayersPage",
              "Contraction and separation layer by layer in a trained CNN13: 1-NN and SVM accuracy, intra-class "
              "distances, per-class PCA and k-local support vectors against depth, for ReLU, sign·√ and ReLU_k "
