@@ -18,6 +18,10 @@ COMPUTATION_MODULES = (
     "explorer.features",
     "explorer.network_features",
     "explorer.nets.extract",
+    "explorer.scattering.roto",
+    "explorer.analysis.roto",
+    "explorer.classify.pipeline",
+    "explorer.classify.results",
 )
 UI_LIBRARIES = ("panel", "holoviews", "bokeh", "param")
 

@@ -6,27 +6,13 @@ import numpy as np
 import pytest
 import torch
 from roto_direct import angular_filter_values, roto_scattering_direct
+from test_channels import relative, windowed_noise
 
 from explorer.analysis.invariance import rotate
 from explorer.scattering import Scattering2D, select
 from explorer.scattering.angular import angular_bank, check_angular, max_angular_scales
 from explorer.scattering.roto import RotoPath, RotoScattering2D, n_roto_paths, roto_pairs, roto_paths
 from explorer.scattering.validation import ParameterError
-
-
-def windowed_noise(size=32, seed=0):
-    """Noise plus an oblique grating, vanishing outside the central size/2 square (a Hann window mapped
-    onto itself by right-angle rotations): the padding plays no part."""
-    x = np.random.default_rng(seed).random((size, size))
-    u = np.arange(size)
-    x = x + np.sin(2 * np.pi * (u[:, None] + 2 * u[None, :]) / 7)
-    window = np.zeros(size)
-    window[size // 4:size - size // 4] = np.hanning(size // 2)
-    return x * (window[:, None] * window[None, :])
-
-
-def relative(a, b):
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
 
 
 # -- paths and the angular filters -----------------------------------------------------------------

@@ -29,7 +29,7 @@ import torch
 from .angular import angular_bank, angular_filters, check_angular
 from .filters import crop_spectrum, filter_bank, octave_wavelets, padded_shape
 from .padding import pad_widths, reflect_pad
-from .transform import _filter_blocks, _interleaved, _modulus, _product_subsampled
+from .transform import _filter_blocks, _interleaved, _modulus, _product_subsampled, scatter_in_chunks
 from .validation import ParameterError, check_input, check_parameters
 
 
@@ -157,20 +157,7 @@ class RotoScattering2D(torch.nn.Module):
     # -- the transform -------------------------------------------------------------------
     def forward(self, x, out: torch.Tensor | None = None):
         """S x for x of shape (..., H, W); `out`, if given, receives the result (shape, dtype, device)."""
-        as_numpy = isinstance(x, np.ndarray)
-        x = check_input(x, self.shape, self.J)
-        lead = x.shape[:-2]
-        shape = (*lead, len(self.paths), *self.output_shape)
-        if out is None:
-            out = torch.empty(shape, dtype=x.dtype, device=x.device)
-        elif tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device:
-            raise ValueError(f"out must be a {x.dtype} tensor of shape {shape} on {x.device}, got "
-                             f"{out.dtype} {tuple(out.shape)} on {out.device}.")
-        flat, flat_out = x.reshape(-1, *self.shape), out.view(-1, *shape[-3:])
-        step = self.chunk_size(x.dtype, x.device)
-        for start in range(0, flat.shape[0], step):
-            self._scatter(flat[start:start + step], flat_out[start:start + step])
-        return out.detach().cpu().numpy() if as_numpy else out
+        return scatter_in_chunks(self, x, out)
 
     def chunk_size(self, dtype: torch.dtype = torch.float32, device=None) -> int:
         """Images per chunk: the largest intermediate, the angular outputs of the first pair at

@@ -79,6 +79,26 @@ def _pack_pairs(u: torch.Tensor) -> torch.Tensor:
     return torch.complex(u[:, 0::2], u[:, 1::2])
 
 
+def scatter_in_chunks(transform, x, out: torch.Tensor | None = None):
+    """The forward pass shared by the transforms: checks x (..., H, W), makes or checks `out`
+    (..., paths, H', W'), and calls `transform._scatter(images, out)` on chunks of
+    `transform.chunk_size` images. A numpy array in gives a numpy array out."""
+    as_numpy = isinstance(x, np.ndarray)
+    x = check_input(x, transform.shape, transform.J)
+    lead = x.shape[:-2]
+    shape = (*lead, len(transform.paths), *transform.output_shape)
+    if out is None:
+        out = torch.empty(shape, dtype=x.dtype, device=x.device)
+    elif tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device:
+        raise ValueError(f"out must be a {x.dtype} tensor of shape {shape} on {x.device}, got "
+                         f"{out.dtype} {tuple(out.shape)} on {out.device}.")
+    flat, flat_out = x.reshape(-1, *transform.shape), out.view(-1, *shape[-3:])
+    step = transform.chunk_size(x.dtype, x.device)
+    for start in range(0, flat.shape[0], step):
+        transform._scatter(flat[start:start + step], flat_out[start:start + step])
+    return out.detach().cpu().numpy() if as_numpy else out
+
+
 class Scattering2D(torch.nn.Module):
     """S_J with Morlet wavelets, for images of a fixed `shape` (H, W).
 
@@ -151,20 +171,7 @@ class Scattering2D(torch.nn.Module):
     def forward(self, x, out: torch.Tensor | None = None):
         """S_J x for x of shape (..., H, W). `out`, if given, is a tensor of the output's shape,
         dtype and device to write into (e.g. a memory-mapped store: no extra copy)."""
-        as_numpy = isinstance(x, np.ndarray)
-        x = check_input(x, self.shape, self.J)
-        lead = x.shape[:-2]
-        shape = (*lead, len(self.paths), *self.output_shape)
-        if out is None:
-            out = torch.empty(shape, dtype=x.dtype, device=x.device)
-        elif tuple(out.shape) != shape or out.dtype != x.dtype or out.device != x.device:
-            raise ValueError(f"out must be a {x.dtype} tensor of shape {shape} on {x.device}, got "
-                             f"{out.dtype} {tuple(out.shape)} on {out.device}.")
-        flat, flat_out = x.reshape(-1, *self.shape), out.view(-1, *shape[-3:])
-        step = self.chunk_size(x.dtype, x.device)
-        for start in range(0, flat.shape[0], step):
-            self._scatter(flat[start:start + step], flat_out[start:start + step])
-        return out.detach().cpu().numpy() if as_numpy else out
+        return scatter_in_chunks(self, x, out)
 
     def chunk_size(self, dtype: torch.dtype = torch.float32, device=None) -> int:
         """Images per chunk, so that the largest intermediate (the order-2 products at
