@@ -156,9 +156,9 @@ def test_sum_over_theta1_is_unchanged_by_a_circular_shift_along_theta1():
     x = torch.from_numpy(np.random.default_rng(4).random((1, 16, 16)))
     f = engine._filters(x.device, x.dtype)
     z = engine.second_layer(x, 0, 1)
-    mixed = engine._along_theta1(z, f)  # (1, A, θ1, θ2, m, n)
+    mixed = engine._along_theta1(z, f)  # (A, θ1, 1, θ2, m, n)
     rolled = engine._along_theta1(torch.roll(z, 1, dims=1), f)
-    torch.testing.assert_close(rolled, torch.roll(mixed, 1, dims=2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(rolled, torch.roll(mixed, 1, dims=1), rtol=0, atol=1e-12)
 
 
 # -- bad input -------------------------------------------------------------------------------------

@@ -73,6 +73,10 @@ def check_roto_parameters(J, shape, L, Q, K) -> None:
         raise ParameterError(f"J={J} leaves no second layer (its paths need j2 ≥ j1 + one octave); use J ≥ 2.")
 
 
+# Columns (positions × maps) of z turned by the angular filters at once: their (1+2K)·2 outputs stay in cache.
+_ANGULAR_BLOCK = 4608
+
+
 def _circulant_rows(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Rows `rows` of the circulant matrix whose entry (p, u) is column[(p − u) mod n]."""
     n = len(column)
@@ -161,7 +165,7 @@ class RotoScattering2D(torch.nn.Module):
 
     def chunk_size(self, dtype: torch.dtype = torch.float32, device=None) -> int:
         """Images per chunk: the largest intermediate, the angular outputs of the first pair at
-        resolution 1/2 (1/1 for Q = 2), stays under the budget (small on CPU: cache-sized runs fastest)."""
+        resolution 1/2 (1/1 for Q = 2), stays under the budget."""
         M, N = self.padded
         complex_bytes = 2 * torch.finfo(dtype).bits // 8
         first = self.pairs[0]
@@ -171,12 +175,8 @@ class RotoScattering2D(torch.nn.Module):
         budget = self.max_chunk_bytes
         if budget is None:
             is_cuda = device is not None and torch.device(device).type == "cuda"
-            budget = 1 << 29 if is_cuda else 1 << 23
+            budget = 1 << 29 if is_cuda else 1 << 25  # 32 MB: 12–15 % faster than 8 MB here (fewer, larger ops)
         return max(1, budget // per_image)
-
-    def _average(self, u: torch.Tensor, f: dict, r: int) -> torch.Tensor:
-        """Real maps (..., m, n) at resolution r averaged by φ_J and sampled: (..., H', W')."""
-        return torch.matmul(torch.matmul(f["rows"][r], u), f["cols"][r])
 
     def _first_layer(self, X: torch.Tensor, f: dict, a: int) -> torch.Tensor:
         """|x ⋆ ψ_{a,θ1}| at resolution res(a) for every θ1: (b, L, m, n), from X = fft2(pad x) (b, 1, M, N)."""
@@ -188,14 +188,41 @@ class RotoScattering2D(torch.nn.Module):
         return torch.fft.ifft2(_product_subsampled(U1_hat.unsqueeze(2), f["psi2"][(a, b)], k))
 
     def _along_theta1(self, z: torch.Tensor, f: dict) -> torch.Tensor:
-        """|z ⋆_θ1 h| for every angular filter h: (b, L, L, m, n) complex → (b, A, L, L, m, n) real.
-        One real matrix product on the planar (real parts, then imaginary parts) layout: 2.5× faster
-        than the complex product, and the modulus then reads two contiguous halves."""
+        """|z ⋆_θ1 h| for every angular filter h: (b, L θ1, L θ2, m, n) complex → (A, L θ1, b, L θ2, m, n)
+        real, angular-major. One real matrix product (2A·L × 2L) on the planar layout (real parts of the L θ1
+        rows, then imaginary parts; every image and θ2 as columns): one large GEMM, several times faster
+        than a complex or a batched product, and the modulus then reads two contiguous halves."""
         batch, L = z.shape[0], self.L
-        planar = torch.view_as_real(z).movedim(-1, 1).reshape(batch, 2 * L, -1)
-        mixed = torch.matmul(f["angular"], planar)  # (b, 2·A·L, L·m·n): real parts, then imaginary
-        re, im = mixed.chunk(2, dim=1)
-        return torch.addcmul(re * re, im, im).sqrt_().view(batch, -1, L, *z.shape[2:])
+        planar = torch.view_as_real(z).permute(5, 1, 0, 2, 3, 4).reshape(2 * L, -1)  # (2L, b·L·m·n)
+        re, im = torch.matmul(f["angular"], planar).chunk(2, dim=0)  # each (A·L, b·L·m·n)
+        return torch.addcmul(re * re, im, im).sqrt_().view(-1, L, batch, *z.shape[2:])
+
+    def _angular_averaged(self, z: torch.Tensor, f: dict, r: int) -> torch.Tensor:
+        """`_along_theta1` then `_average`, block by block of whole maps: (A, L θ1, b, L θ2, H', W'). The
+        angular outputs are (1 + 2K)·2 times the size of z; made, taken modulus of and averaged a few
+        maps at a time they stay in cache (35 % faster than in one piece on the 2-core CPU)."""
+        batch, L, m, n = z.shape[0], self.L, z.shape[-2], z.shape[-1]
+        planar = torch.view_as_real(z).permute(5, 1, 0, 2, 3, 4).reshape(2 * L, -1, m * n)  # (2L, maps, m·n)
+        maps = planar.shape[1]
+        step = max(1, _ANGULAR_BLOCK // (m * n))
+        h, w = self.output_shape
+        out = torch.empty(len(self.angular.records) * L, maps, h, w, dtype=z.real.dtype, device=z.device)
+        for start in range(0, maps, step):
+            block = planar[:, start:start + step].reshape(2 * L, -1)
+            re, im = torch.matmul(f["angular"], block).chunk(2, dim=0)
+            modulus = torch.addcmul(re * re, im, im).sqrt_().view(re.shape[0], -1, m, n)
+            out[:, start:start + step] = self._average(modulus, f, r)
+        return out.view(-1, L, batch, L, h, w)
+
+    def _average(self, u: torch.Tensor, f: dict, r: int) -> torch.Tensor:
+        """Real maps (..., m, n) at resolution r averaged by φ_J and sampled: (..., H', W'). Two plain
+        matrix products on all the maps at once (a batched product of tiny matrices is slow): the columns
+        of U·Cᵀ, then R on its rows (small copies: H', W' ≪ m, n)."""
+        *lead, m, n = u.shape
+        rows, cols = f["rows"][r], f["cols"][r]  # (H', m), (n, W')
+        v = (u.reshape(-1, n) @ cols).view(-1, m, cols.shape[1])  # (N, m, W')
+        w = rows @ v.transpose(0, 1).reshape(m, -1)  # (H', N·W')
+        return w.view(rows.shape[0], -1, cols.shape[1]).transpose(0, 1).reshape(*lead, rows.shape[0], cols.shape[1])
 
     def _scatter(self, x: torch.Tensor, out: torch.Tensor) -> None:
         f = self._filters(x.device, x.dtype)
@@ -212,9 +239,10 @@ class RotoScattering2D(torch.nn.Module):
                 continue
             U1_hat = torch.fft.fft2(U1)
             for index, (_, b) in children:
-                U2 = self._along_theta1(self._second_layer(U1_hat, f, a, b), f)
+                z = self._second_layer(U1_hat, f, a, b)
                 start = first_s2 + index * A * L * L
-                out[:, start:start + A * L * L] = self._average(U2, f, self.res(b)).flatten(1, 3)
+                averaged = self._angular_averaged(z, f, self.res(b))  # (A, θ1, b, θ2, H', W')
+                out[:, start:start + A * L * L] = averaged.permute(2, 0, 1, 3, 4, 5).flatten(1, 3)
 
     # -- inside the second layer, for the dashboards -------------------------------------
     def second_layer(self, x, j1: int, j2: int) -> torch.Tensor:
