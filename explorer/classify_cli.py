@@ -168,13 +168,15 @@ def format_table(rows: list[dict]) -> str:
         sigma = "-" if row["sigma"] is None else f"{row['sigma']:.1f}"
         lines.append(f"{row['representation']:<15}{row['method']:<10}{percent(row['test_accuracy']):>10}"
                      f"{percent(row['train_accuracy']):>11}  {fitted:<26}{gap:>11}{sigma:>9}"
-                     f"{row['seconds']:>9.1f}  {row['id']}")
+                     f"{row['seconds']:>9.1f}  {row['id']}{' (shipped)' if row.get('shipped') else ''}")
     if rows:
         tested = {row["test_size"] for row in rows}
         lines.append(f"test images: {', '.join(str(t) for t in sorted(tested))}; gap: exact SVM minus "
                      f"Nyström + linear SVM, both fitted on the subset.")
     lines.append(f"reference: {PAPER_REFERENCE['source']}.")
-    lines.append(f"results in {results_dir()}")
+    lines.append(f"results in {results_dir()}"
+                 + ("; (shipped): computed on the project's machine, shipped without the model"
+                    if any(row.get("shipped") for row in rows) else ""))
     return "\n".join(lines)
 
 

@@ -65,6 +65,7 @@ def data():
 @pytest.fixture
 def results_store(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    monkeypatch.setattr(store, "SHIPPED_ROOT", tmp_path / "shipped")  # the package's own stay out
     return tmp_path / "classify"
 
 
@@ -283,6 +284,38 @@ def test_results_listing_skips_damaged_folders_and_compares(data, results_store)
     json.dumps(rows)  # plain data for the dashboard
     with pytest.raises(store.ResultNotFoundError, match="not a classification result id"):
         store.load_result("../../etc")
+
+
+def test_shipped_results_are_listed_after_the_users_without_a_model(data, results_store):
+    train, test = data
+    result = classify(ClassifySettings(**SMALL, subset_per_class=6), train=train, test=test, progress=False)
+    shipped_folder = store.ship(result, store.SHIPPED_ROOT)
+    assert sorted(p.name for p in shipped_folder.iterdir()) == ["config.json", "metrics.json", "provenance.json"]
+    # the user's result of the same id takes precedence; without it, the shipped one is listed
+    assert [(r.id, r.shipped) for r in store.list_results()] == [(result.id, False)]
+    for name in store.RESULT_FILES:
+        (result.folder / name).unlink()
+    result.folder.rmdir()
+    listed = store.list_results()
+    assert [(r.id, r.shipped) for r in listed] == [(result.id, True)]
+    assert listed[0].metrics == result.metrics and store.list_results(shipped=False) == []
+    assert store.comparison_table(listed)[0]["shipped"] is True
+    assert store.load_result(result.id).shipped
+    with pytest.raises(store.ResultNotFoundError, match="explorer classify svm --scattering translation"):
+        store.load_model(listed[0])
+    with pytest.raises(store.ResultNotFoundError, match="shipped with the package"):
+        predict(result.id, train=train, test=test, progress=False)
+
+
+def test_the_package_ships_both_representations():
+    """The figures of README come with the package: both representations, exact and Nyström, J = 3."""
+    shipped = [r for r in store.list_results(store.SHIPPED_ROOT) if r.config["J"] == 3]
+    found = {(r.config["representation"], r.config["method"]) for r in shipped}
+    assert found == {("roto", "exact"), ("roto", "nystroem"), ("translation", "exact"),
+                     ("translation", "nystroem")}
+    for r in shipped:
+        assert r.config["train_size"] == (50000 if r.config["method"] == "nystroem" else 10000)
+        assert r.config["test_size"] == 10000 and 0.3 < r.metrics["test_accuracy"] < 0.95
 
 
 def test_roto_producer_key_and_parameters():

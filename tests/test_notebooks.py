@@ -29,6 +29,7 @@ LIVE_PAGES = {
     "04_training_runs": ("runs", "Accuracy of cnn13-"),  # the run the notebook trained, selected
     "05_sle_spectra": ("spectra", "Ω₁/ΣΩ₁ of W₁, all colours, all j1"),
     "06_layerwise_lsv": ("layers", "Separation: test accuracy against depth"),
+    "07_roto_translation": ("roto", "Re h along θ1 (L = 8, K = 2)"),
 }
 # The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python
 # version would differ between readers).

@@ -434,6 +434,7 @@ def predict(result: store.ClassifyResult | str, *, train: LabelledFeatures | Non
     if isinstance(result, str):
         result = store.load_result(result)
     config = result.config
+    model = store.load_model(result)  # first: a shipped result has none, and says so before any reading
     settings = _settings_of(config)
     if train is None:
         train = load_split(settings, "train", data=data, progress=progress)
@@ -448,7 +449,6 @@ def predict(result: store.ClassifyResult | str, *, train: LabelledFeatures | Non
             raise ValueError(f"the {split} features {source.key} now have shape "
                              f"{list(source.features.shape)}, not {stored_shape} as when result "
                              f"{result.id} was computed; they were recomputed differently.")
-    model = store.load_model(result)
     from explorer.config import default_device
 
     device = torch.device(device) if device is not None else default_device()

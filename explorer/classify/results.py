@@ -10,6 +10,12 @@
                            landmark_indices, normalization, coef, intercept; both: mean, std (the
                            standardisation), sigma, classes, test_indices, test_predictions
 
+Results computed on the project's development machine are shipped with the package
+(``explorer/shipped_results/<id>/``: config, metrics and provenance, no model, which would be useless
+without the gigabytes of training features it indexes): `list_results` lists them beside the
+user's (``shipped=True``; a user result of the same id takes precedence), so the dashboard and the
+notebook show real figures on a fresh install; `load_model` on one says how to fit it yourself.
+
 A result is written whole into a hidden temporary folder and renamed into place
 (`explorer.atomic.atomic_directory`): a folder under its name is complete, and a failure mid-write
 leaves nothing. Reading never raises on a damaged folder: `list_results` skips it and
@@ -30,6 +36,7 @@ from explorer.config import store_dir
 
 from .settings import METHODS, REPRESENTATIONS
 
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "shipped_results"
 CONFIG, METRICS, PROVENANCE, MODEL = "config.json", "metrics.json", "provenance.json", "model.safetensors"
 RESULT_FILES = (CONFIG, METRICS, PROVENANCE, MODEL)
 MODEL_FORMAT = "1"
@@ -59,6 +66,7 @@ class ClassifyResult:
     metrics: dict
     provenance: dict
     folder: Path
+    shipped: bool = False  # shipped with the package: no model.safetensors
 
 
 @dataclass(frozen=True)
@@ -123,17 +131,20 @@ def load_result(which: str | Path) -> ClassifyResult:
         check_id(folder.name)
     else:
         folder = results_dir() / check_id(which)
+        if not folder.is_dir() and (SHIPPED_ROOT / which).is_dir():
+            folder = SHIPPED_ROOT / which
+    shipped = folder.parent == SHIPPED_ROOT
     if not folder.is_dir():
         raise ResultNotFoundError(f"no classification result {folder.name} in {folder.parent}; "
                                   f"`explorer classify list` shows the stored ones.")
     try:
         config, metrics, provenance = (_read_json(folder / name) for name in (CONFIG, METRICS, PROVENANCE))
-        _check(folder, config, metrics)
+        _check(folder, config, metrics, needs_model=not shipped)
     except (OSError, ValueError) as exc:
         raise ResultCorruptError(
             f"classification result {folder.name} is damaged: {exc}. Delete its folder {folder} "
             f"and run `explorer classify svm` again.") from None
-    return ClassifyResult(folder.name, config, metrics, provenance, folder)
+    return ClassifyResult(folder.name, config, metrics, provenance, folder, shipped)
 
 
 def _read_json(path: Path) -> dict:
@@ -150,7 +161,7 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _check(folder: Path, config: dict, metrics: dict) -> None:
+def _check(folder: Path, config: dict, metrics: dict, needs_model: bool = True) -> None:
     if config.get("representation") not in REPRESENTATIONS or config.get("method") not in METHODS:
         raise ValueError("config.json names no known representation and method")
     try:
@@ -164,6 +175,8 @@ def _check(folder: Path, config: dict, metrics: dict) -> None:
     if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
         raise ValueError("metrics.json has no test accuracy between 0 and 1")
     model = folder / MODEL
+    if not needs_model:
+        return
     if not model.is_file():
         raise ValueError(f"{MODEL} is missing")
     from explorer.runs.files import safetensors_header
@@ -181,16 +194,36 @@ def _folders(root: Path | None) -> list[Path]:
     return sorted(p for p in root.iterdir() if not p.name.startswith("."))  # hidden: temporaries
 
 
-def list_results(root: Path | None = None) -> list[ClassifyResult]:
-    """Every readable result of the store, newest first (by provenance ``finished_unix``); damaged
-    folders are left out (`damaged_results` lists them with the reason). Never raises on content."""
+def list_results(root: Path | None = None, shipped: bool = True) -> list[ClassifyResult]:
+    """Every readable result of the store (``root``, default the user's), newest first (by provenance
+    ``finished_unix``), then, for the user's store and unless ``shipped`` is False, the shipped results
+    that the user has not recomputed. Damaged folders are left out (`damaged_results` lists them
+    with the reason). Never raises on content."""
     results = []
     for folder in _folders(root):
         try:
             results.append(load_result(folder))
         except (OSError, ValueError):
             continue
-    return sorted(results, key=_newest_first)
+    own = {r.id for r in results}
+    extra = []
+    if root is None and shipped:
+        for folder in _folders(SHIPPED_ROOT):
+            try:
+                if folder.name not in own:
+                    extra.append(load_result(folder))
+            except (OSError, ValueError):
+                continue
+    return sorted(results, key=_newest_first) + sorted(extra, key=_newest_first)
+
+
+def ship(result: ClassifyResult, root: Path = SHIPPED_ROOT) -> Path:
+    """Copy a result's config, metrics and provenance (not its model) to ``root`` (the package's
+    shipped results by default), atomically; returns the folder."""
+    with atomic_directory(root / result.id, replace=True) as tmp:
+        for name in (CONFIG, METRICS, PROVENANCE):
+            (tmp / name).write_bytes((result.folder / name).read_bytes())
+    return root / result.id
 
 
 def damaged_results(root: Path | None = None) -> list[DamagedResult]:
@@ -230,6 +263,12 @@ def load_model(result: ClassifyResult) -> dict[str, np.ndarray]:
     """The model's arrays (see the module docstring); ResultCorruptError when unreadable."""
     from safetensors.numpy import load_file
 
+    if result.shipped:
+        raise ResultNotFoundError(
+            f"{result.id} is a result shipped with the package: its figures only, without the model, "
+            f"which indexes the training features of the machine that computed it. Fit it on yours with "
+            f"`explorer classify svm --scattering {result.config.get('representation')} --methods "
+            f"{result.config.get('method')} --J {result.config.get('J')}`.")
     try:
         arrays = load_file(str(result.folder / MODEL))
     except Exception as exc:  # noqa: BLE001 (safetensors raises its own types on damage)
@@ -245,7 +284,8 @@ def load_model(result: ClassifyResult) -> dict[str, np.ndarray]:
 
 TABLE_FIELDS = ("representation", "method", "test_accuracy", "train_accuracy", "train_size",
                 "subset_per_class", "subset_seed", "components", "gap", "test_size", "J", "L", "Q",
-                "K", "image_size", "C", "sigma", "support_vectors", "seconds", "finished_at", "id")
+                "K", "image_size", "C", "sigma", "support_vectors", "seconds", "finished_at", "id",
+                "shipped")
 
 
 def comparison_table(results: list[ClassifyResult],
@@ -257,9 +297,10 @@ def comparison_table(results: list[ClassifyResult],
     or the subset of a Nyström gap), components (Nyström only, else None), gap (Nyström only: the
     exact SVM's test accuracy minus Nyström + linear's on that subset, else None), test_size, J, L,
     Q, K (roto only), image_size, C, sigma, support_vectors (exact only), seconds (all stages),
-    finished_at, id."""
+    finished_at, id, shipped (computed on the project's machine and shipped with the package). The
+    user's own results come before shipped ones of the same group."""
     rows, seen = [], set()
-    for result in sorted(results, key=_newest_first):
+    for result in sorted(results, key=lambda r: (r.shipped, _newest_first(r))):  # the user's first
         group = tuple(result.id if name == "id" else result.config.get(name) for name in by)
         if group in seen:
             continue
@@ -278,5 +319,6 @@ def comparison_table(results: list[ClassifyResult],
             "support_vectors": m.get("support_vectors"),
             "seconds": round(sum(v for v in seconds.values() if isinstance(v, (int, float))), 3),
             "finished_at": result.provenance.get("finished_at"), "id": result.id,
+            "shipped": result.shipped,
         })
     return rows
