@@ -13,7 +13,9 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = {"explorer", "tests", "benchmarks", "kymatio_reference", "plot_ranges", "conftest", "helpers"}
+# Our own packages, and the test modules that tests and benchmarks import from one another (tests/ is on
+# pytest's path: kymatio_reference, roto_direct, test_channels…).
+LOCAL = {"explorer", "tests", "benchmarks", "helpers"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
 
 
 def imported_modules(folder: Path) -> set[str]:
