@@ -187,30 +187,38 @@ class RotoScattering2D(torch.nn.Module):
         k = 2 ** (self.res(b) - self.res(a))
         return torch.fft.ifft2(_product_subsampled(U1_hat.unsqueeze(2), f["psi2"][(a, b)], k))
 
+    @staticmethod
+    def _planar(z: torch.Tensor) -> torch.Tensor:
+        """z (b, L θ1, L θ2, m, n) complex as (2L, b·L θ2, m·n) real: the real parts of the L θ1 rows, then
+        their imaginary parts; every image and θ2 a column block (the layout of one large GEMM)."""
+        L, m, n = z.shape[1], z.shape[-2], z.shape[-1]
+        return torch.view_as_real(z).permute(5, 1, 0, 2, 3, 4).reshape(2 * L, -1, m * n)
+
+    @staticmethod
+    def _angular_modulus(planar: torch.Tensor, f: dict) -> torch.Tensor:
+        """|z ⋆_θ1 h| for every angular filter h, from planar columns (2L, ...): (A·L, columns). One real
+        matrix product (2A·L × 2L): several times faster than a complex or a batched product, and the
+        modulus then reads two contiguous halves."""
+        re, im = torch.matmul(f["angular"], planar.reshape(planar.shape[0], -1)).chunk(2, dim=0)
+        return torch.addcmul(re * re, im, im).sqrt_()
+
     def _along_theta1(self, z: torch.Tensor, f: dict) -> torch.Tensor:
-        """|z ⋆_θ1 h| for every angular filter h: (b, L θ1, L θ2, m, n) complex → (A, L θ1, b, L θ2, m, n)
-        real, angular-major. One real matrix product (2A·L × 2L) on the planar layout (real parts of the L θ1
-        rows, then imaginary parts; every image and θ2 as columns): one large GEMM, several times faster
-        than a complex or a batched product, and the modulus then reads two contiguous halves."""
-        batch, L = z.shape[0], self.L
-        planar = torch.view_as_real(z).permute(5, 1, 0, 2, 3, 4).reshape(2 * L, -1)  # (2L, b·L·m·n)
-        re, im = torch.matmul(f["angular"], planar).chunk(2, dim=0)  # each (A·L, b·L·m·n)
-        return torch.addcmul(re * re, im, im).sqrt_().view(-1, L, batch, *z.shape[2:])
+        """|z ⋆_θ1 h| for every angular filter h, in one piece: (b, L θ1, L θ2, m, n) complex →
+        (A, L θ1, b, L θ2, m, n) real, angular-major (`_angular_averaged` does the same block by block)."""
+        return self._angular_modulus(self._planar(z), f).view(-1, self.L, z.shape[0], *z.shape[2:])
 
     def _angular_averaged(self, z: torch.Tensor, f: dict, r: int) -> torch.Tensor:
         """`_along_theta1` then `_average`, block by block of whole maps: (A, L θ1, b, L θ2, H', W'). The
         angular outputs are (1 + 2K)·2 times the size of z; made, taken modulus of and averaged a few
         maps at a time they stay in cache (35 % faster than in one piece on the 2-core CPU)."""
         batch, L, m, n = z.shape[0], self.L, z.shape[-2], z.shape[-1]
-        planar = torch.view_as_real(z).permute(5, 1, 0, 2, 3, 4).reshape(2 * L, -1, m * n)  # (2L, maps, m·n)
+        planar = self._planar(z)  # (2L, maps, m·n)
         maps = planar.shape[1]
         step = max(1, _ANGULAR_BLOCK // (m * n))
         h, w = self.output_shape
         out = torch.empty(len(self.angular.records) * L, maps, h, w, dtype=z.real.dtype, device=z.device)
         for start in range(0, maps, step):
-            block = planar[:, start:start + step].reshape(2 * L, -1)
-            re, im = torch.matmul(f["angular"], block).chunk(2, dim=0)
-            modulus = torch.addcmul(re * re, im, im).sqrt_().view(re.shape[0], -1, m, n)
+            modulus = self._angular_modulus(planar[:, start:start + step], f).view(-1, min(step, maps - start), m, n)
             out[:, start:start + step] = self._average(modulus, f, r)
         return out.view(-1, L, batch, L, h, w)
 
