@@ -148,12 +148,17 @@ class DeviceData:
         y = self.y.index_select(0, index)
         return (x.float().div_(255) if self.images else x.float()), y
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, repeats: int = 1
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches in the order of a permutation drawn from ``generator`` (a CPU generator, so
-        the order is the same on every device), or in dataset order without one."""
+        the order is the same on every device), or in dataset order without one. ``repeats``:
+        passes over the data in one epoch, each a fresh permutation (a tiny training set's epoch)."""
         n = len(self)
-        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        if generator is not None:
+            order = torch.cat([torch.randperm(n, generator=generator) for _ in range(repeats)])
+        else:
+            order = torch.arange(n).repeat(repeats)
+        n = len(order)
         if isinstance(self.x, torch.Tensor):
             # One copy per epoch: a copy from pageable host memory per batch would make the host
             # wait for the GPU at every step.
@@ -161,5 +166,5 @@ class DeviceData:
         for start in range(0, n, batch_size):
             yield self.batch(order[start:start + batch_size])
 
-    def steps(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
+    def steps(self, batch_size: int, repeats: int = 1) -> int:
+        return -(-len(self) * repeats // batch_size)

@@ -27,7 +27,7 @@ from explorer.runs.provenance import session
 from . import augment as aug
 from .config import normalise_config
 from .data import DeviceData, load_images, load_scattering, select
-from .schedules import lr_at
+from .schedules import lr_at, repeats
 
 EVAL_BATCH = 1000
 
@@ -251,8 +251,8 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
     generators = {"shuffle": torch.Generator().manual_seed(config["seed"] + 1),
                   "augment": torch.Generator(device=device).manual_seed(config["seed"] + 2)}
     augment = model_augmenter(config, model)
-    batch_size = schedule["batch_size"]
-    steps_per_epoch = train_data.steps(batch_size)
+    batch_size, passes = schedule["batch_size"], repeats(schedule)
+    steps_per_epoch = train_data.steps(batch_size, passes)
     total_steps = steps_per_epoch * epochs
     metrics: list[dict] = []
     step = 0
@@ -277,7 +277,7 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="step",
                    leave=False, disable=not progress)
-        for i, (x, y) in enumerate(train_data.batches(batch_size, generators["shuffle"])):
+        for i, (x, y) in enumerate(train_data.batches(batch_size, generators["shuffle"], passes)):
             lr = lr_at(schedule, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -295,8 +295,9 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
                 f"run {run.id}: the training loss became {loss_sum.item()} in epoch {epoch} "
                 f"(learning rate {lr:.3g} too high?); the run keeps its last good checkpoint.")
         test_loss, test_acc = evaluate(model, test_data)
-        record = {"epoch": epoch, "train_loss": loss_sum.item() / len(train_data),
-                  "train_acc": correct.item() / len(train_data), "test_loss": test_loss,
+        seen = len(train_data) * passes
+        record = {"epoch": epoch, "train_loss": loss_sum.item() / seen,
+                  "train_acc": correct.item() / seen, "test_loss": test_loss,
                   "test_acc": test_acc, "seconds": round(time.perf_counter() - started, 3),
                   "lr": lr, "steps": step}
         metrics.append(record)
