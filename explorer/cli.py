@@ -23,6 +23,7 @@ COMMANDS = [
     "explorer.analyse_cli",
     "explorer.serve_cli",
     "explorer.classify_cli",
+    "explorer.protocol_cli",
 ]
 
 # Errors a user can act on (missing dataset, bad file, bad value): one line on stderr, exit code 2.

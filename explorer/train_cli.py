@@ -65,6 +65,12 @@ def _add_common(parser: argparse.ArgumentParser, default_schedule: str) -> None:
     parser.add_argument("--limit-test", type=int, default=None, metavar="N",
                         help="evaluate on N test images only, balanced over the classes (quick runs)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    parser.add_argument("--crop-padding", type=int, default=None, metavar="P",
+                        help="random crop of the image padded by P pixels; for models on scattering "
+                        "features, a shift of the maps by up to P positions (2^J pixels each); "
+                        "default: the model's")
+    parser.add_argument("--padding-mode", default=None, choices=["zeros", "reflect"],
+                        help="padding of the crop (default: the model's)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that stopped before its last epoch")
@@ -79,7 +85,10 @@ def config_from_args(args) -> dict:
 
     model_config = registry.get(args.model).config_from_cli(args)
     subset = {"n": args.subset, "seed": args.subset_seed} if args.subset is not None else None
-    augment = {"flip": False} if args.no_flip else None
+    augment = {key: value for key, value in (("flip", False if args.no_flip else None),
+                                             ("crop_padding", getattr(args, "crop_padding", None)),
+                                             ("padding_mode", getattr(args, "padding_mode", None)))
+               if value is not None} or None
     return make_config(args.model, schedule=args.schedule, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                        dataset=args.dataset, subset=subset, limit_train=args.limit_train,

@@ -1,11 +1,14 @@
-"""Networks: the regular-boundary CNN13 and Scattering + Shared Local Encoder, each registered in
-`explorer.nets.registry` by its own module (importing this package registers both)."""
+"""Networks: the regular-boundary CNN13, Scattering + Shared Local Encoder, the Scattering + linear /
+MLP / WRN hybrids and the WRN baseline, each registered in `explorer.nets.registry` by its own module
+(importing this package registers them all)."""
 from . import registry
 from .cnn13 import CNN13, N_INNER
+from .hybrids import ScatLinear, ScatMLP, ScatWRN  # registers scat_linear, scat_mlp, scat_wrn
 from .nonlinearities import RHOS, ReLUk, SignSqrt, make_rho
 from .registry import MODELS
 from .sle import COLOURS, InputChannel, ScatteringSLE
 from .sle_fourier import FourierSLE  # registers sle_fourier (after sle: it reuses its registration)
+from .wrn import WideResNet  # registers wrn
 
 
 def build_model(name: str, **config):
@@ -22,8 +25,12 @@ __all__ = [
     "FourierSLE",
     "InputChannel",
     "ReLUk",
+    "ScatLinear",
+    "ScatMLP",
+    "ScatWRN",
     "ScatteringSLE",
     "SignSqrt",
+    "WideResNet",
     "build_model",
     "make_rho",
     "registry",

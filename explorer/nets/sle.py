@@ -142,20 +142,17 @@ def _check_config(config: dict, dataset: str) -> None:
 
 
 def _check_augment(augment: dict) -> None:
-    if augment["crop_padding"]:
-        raise ValueError("the SLE trains on scattering features: only the flip applies "
-                         "(augment crop_padding must be 0).")
+    from .hybrids import check_feature_augment
+
+    check_feature_augment(augment)  # crop_padding: a shift of the maps in positions (2^J pixels each)
 
 
 def _augmenter(augment: dict, model: ScatteringSLE):
-    """The horizontal flip of stored features: a permutation of the paths' angles and a mirrored grid."""
-    from explorer.training import augment as aug
+    """The flip of stored features (a permutation of the paths' angles and a mirrored grid), and the
+    shift of the maps by ``crop_padding`` positions when asked (the hybrids' crop)."""
+    from .hybrids import feature_augmenter
 
-    if not augment["flip"]:
-        return lambda x, generator: x
-    device = next(model.parameters()).device
-    permutation = aug.flip_permutation(model.paths, model.L).to(device)
-    return lambda x, generator: aug.random_flip_features(x, permutation, generator)
+    return feature_augmenter(augment, model)
 
 
 FORM_FEATURES = {"J": 2, "L": 8}  # what `explorer train sle` uses when the Runs page form gives no J or L
@@ -189,7 +186,8 @@ def _register() -> None:
         "(computed once with a progress bar if missing, then reused).",
         default_schedule="sle", trains_on="features",
         feature_params=lambda config: {"J": config["J"], "L": config["L"]},
-        # a flip only: a crop would be a translation by a fraction of a 4-pixel sample
+        # a flip only (the shipped runs); `augment={"crop_padding": 1, "padding_mode": "reflect"}` adds
+        # the authors' 4-pixel crop as a one-position shift of the maps
         default_augment={"crop_padding": 0, "padding_mode": "zeros", "flip": True}, augmenter=_augmenter,
         cli_options=(
             CliOption("J", ("--J",), int, 2, "scattering scale J (default 2)"),

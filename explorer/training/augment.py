@@ -18,6 +18,8 @@ and 58 %; with the plain flip of the 8×8 maps, 35 %). tests/test_training.py ch
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -86,3 +88,33 @@ def random_flip_features(features: torch.Tensor, permutation: torch.Tensor,
                          generator: torch.Generator) -> torch.Tensor:
     flips = torch.rand(features.shape[0], generator=generator, device=features.device) < 0.5
     return flip_features(features, permutation, flips)
+
+
+def random_shift_features(features: torch.Tensor, padding: int, generator: torch.Generator,
+                          mode: str = "reflect") -> torch.Tensor:
+    """The authors' image crop on stored features (B, C, P, h, w): pad the h×w maps by ``padding``
+    positions and crop at a uniform offset. One position is 2^J pixels, so at J = 2 ``padding=1`` is
+    the reflect-pad-4 crop of the images, up to the transform's own error under a 4-pixel translation."""
+    B, device = features.shape[0], features.device
+    offsets = torch.randint(0, 2 * padding + 1, (B, 2), generator=generator, device=device)
+    flat = features.reshape(B, -1, *features.shape[-2:])
+    shifted = crop_flip(flat, offsets, torch.zeros(B, dtype=torch.bool, device=device), padding, mode)
+    return shifted.reshape(features.shape)
+
+
+def feature_augmenter(augment: dict, paths, L: int, device) -> Callable:
+    """A model's augmentation of stored scattering features: the flip (a permutation of the paths'
+    angles and a mirrored grid), then the shift of ``augment["crop_padding"]`` positions."""
+    steps = []
+    if augment["flip"]:
+        permutation = flip_permutation(paths, L).to(device)
+        steps.append(lambda x, g: random_flip_features(x, permutation, g))
+    if augment["crop_padding"]:
+        padding, mode = augment["crop_padding"], augment["padding_mode"]
+        steps.append(lambda x, g: random_shift_features(x, padding, g, mode))
+
+    def apply(x, generator):
+        for step in steps:
+            x = step(x, generator)
+        return x
+    return apply
