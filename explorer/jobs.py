@@ -147,8 +147,12 @@ def _train_arguments(config: dict) -> list[str]:
     for key, option in (("limit_train", "--limit-train"), ("limit_test", "--limit-test")):
         if config.get(key) is not None:
             argv += [option, str(config[key])]
-    if not config.get("augment", {}).get("flip", True):
+    augment, default_augment = config.get("augment", {}), spec.default_augment
+    if not augment.get("flip", True):
         argv.append("--no-flip")
+    for key, option in (("crop_padding", "--crop-padding"), ("padding_mode", "--padding-mode")):
+        if key in augment and augment[key] != default_augment.get(key):
+            argv += [option, str(augment[key])]
     try:
         rebuilt = config_from_args(_parse_train_args(argv))
     except (JobError, ValueError, KeyError):
