@@ -16,6 +16,7 @@ defaults are left out of the key, so stored features keep being found.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -207,18 +208,32 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
     `images` (N, 3, H, W) uint8 overrides the dataset (used by tests and small runs; it is then
     not written to the shared key but under `<key>-custom-<N>`). Returns `load_features`'s
     (memmap, meta). Existing features are reused unless `overwrite`.
+
+    Under torchrun (see `explorer.training.distributed`) every rank calls this with the same
+    arguments (checked, the images included). The images are cut into the chunks of ``batch_size``
+    a single process scatters; rank r scatters chunks r, r + N, r + 2N... on its own device and
+    sends them to rank 0, which writes them in order into the folder and commits it: the stored
+    features are those of one process, bit for bit. Every rank then returns them (ranks on other
+    nodes need the store on a shared file system). ``progress`` and ``on_progress`` are rank 0's.
     """
+    from explorer.training.distributed import rank_device
+    from explorer.training.distributed import world as join_world
+
     folder = config.folder
     if images is not None:
         folder = folder.with_name(f"{config.key}-custom-{len(images)}")
-    if folder.is_dir() and not overwrite:
-        return _load_from(folder, config)
+    device = rank_device(torch.device(device) if device is not None else default_device())
+    world = join_world(device)
+    if world.on_main(folder.is_dir) and not overwrite:
+        return _load_everywhere(world, folder, config)
     if images is None:
         from explorer.data import load_cifar10
 
-        images = load_cifar10(config.split, data).images
+        images = world.everywhere(lambda: load_cifar10(config.split, data).images, "reading the images")
     images = _check_images(images)
-    device = torch.device(device) if device is not None else default_device()
+    if world.active:
+        world.check_same("features to compute", config=asdict(config), batch_size=batch_size,
+                         overwrite=overwrite, device=device.type, images=_fingerprint(images))
     dtype = DTYPES[config.dtype]
     size = config.image_size
     scattering = None
@@ -233,39 +248,96 @@ def compute_features(config: FeatureConfig, images: np.ndarray | None = None, *,
         x = batch.to(device=device, dtype=dtype, non_blocking=True).div_(255)
         return to_colour_space(resize(x, size), config.colour)
 
+    straight = device.type == "cpu" and scattering is not None
+
+    def scatter_chunk(start: int, target: torch.Tensor) -> None:
+        x = prepare(start)
+        if straight:  # straight into the target (the writer's buffer): no copy of the result
+            transform(x, out=target)
+        else:
+            with torch.inference_mode():
+                target.copy_(transform(x))
+
     with torch.inference_mode():
         sample = transform(prepare(0)[:1])
     shape = (len(images), *sample.shape[1:])
+    starts = range(0, len(images), batch_size)  # chunk k is scattered by rank k % world size
     started = time.perf_counter()
-    with atomic_directory(folder, replace=overwrite) as tmp:
-        with NpyChunkWriter(tmp / "features.npy", shape, config.dtype, batch_size) as out:
-            bar = tqdm(total=len(images), desc=f"{config.producer} {config.key}", unit="img",
-                       disable=not progress)
-            straight = device.type == "cpu" and scattering is not None
-            for start in range(0, len(images), batch_size):
-                x = prepare(start)
-                target = torch.from_numpy(out.rows_view(len(x)))
-                if straight:  # straight into the writer's buffer: no copy of the result
-                    transform(x, out=target)
-                else:
-                    with torch.inference_mode():
-                        target.copy_(transform(x))
-                del target  # the buffer is handed to the writer thread next
-                out.commit(len(x))
-                bar.update(len(x))
-                if on_progress is not None:
-                    on_progress(start + len(x), len(images))
-            bar.close()
-        meta = {
-            "config": asdict(config), "producer": config.producer_params, "shape": list(shape),
-            "input": f"uint8 pixels / 255, {size}×{size}, {config.colour}",
-            "seconds": round(time.perf_counter() - started, 3), "device": str(device),
-        }
-        if scattering is not None:
-            meta["axes"] = ["image", "colour", "path", "row", "column"]
-            meta["paths"] = [list(p) for p in scattering.paths]
-        (tmp / "meta.json").write_text(json.dumps(meta))
-    return _load_from(folder, config)
+    if not world.main:
+        _send_chunks(world, starts, shape, dtype, batch_size, device, scatter_chunk)
+    else:
+        with atomic_directory(folder, replace=overwrite) as tmp:
+            with NpyChunkWriter(tmp / "features.npy", shape, config.dtype, batch_size) as out:
+                bar = tqdm(total=len(images), desc=f"{config.producer} {config.key}", unit="img",
+                           disable=not progress)
+                for k, start in enumerate(starts):
+                    rows = min(batch_size, len(images) - start)
+                    target = torch.from_numpy(out.rows_view(rows))
+                    if k % world.size == 0:
+                        scatter_chunk(start, target)
+                    else:
+                        _receive_chunk(target, k % world.size, device)
+                    del target  # the buffer is handed to the writer thread next
+                    out.commit(rows)
+                    bar.update(rows)
+                    if on_progress is not None:
+                        on_progress(start + rows, len(images))
+                bar.close()
+            meta = {
+                "config": asdict(config), "producer": config.producer_params, "shape": list(shape),
+                "input": f"uint8 pixels / 255, {size}×{size}, {config.colour}",
+                "seconds": round(time.perf_counter() - started, 3), "device": str(device),
+            }
+            if world.active:
+                meta["world_size"] = world.size
+            if scattering is not None:
+                meta["axes"] = ["image", "colour", "path", "row", "column"]
+                meta["paths"] = [list(p) for p in scattering.paths]
+            (tmp / "meta.json").write_text(json.dumps(meta))
+    # A rank that fails midway ends the job: torchrun stops the others (or the group's timeout does).
+    world.barrier()
+    return _load_everywhere(world, folder, config)
+
+
+def _send_chunks(world, starts: range, shape: tuple, dtype: torch.dtype, batch_size: int,
+                 device: torch.device, scatter_chunk: Callable) -> None:
+    """A rank > 0's share: its chunks, scattered in order and sent to rank 0 (on the GPU through
+    NCCL, else through gloo)."""
+    import torch.distributed as dist
+
+    for k in range(world.rank, len(starts), world.size):
+        rows = min(batch_size, shape[0] - starts[k])
+        chunk = torch.empty((rows, *shape[1:]), dtype=dtype, device=device)
+        scatter_chunk(starts[k], chunk)
+        dist.send(chunk, dst=0)
+
+
+def _receive_chunk(target: torch.Tensor, source: int, device: torch.device) -> None:
+    import torch.distributed as dist
+
+    if device.type == "cpu":
+        dist.recv(target, src=source)
+    else:  # NCCL receives into device memory
+        chunk = torch.empty(target.shape, dtype=target.dtype, device=device)
+        dist.recv(chunk, src=source)
+        target.copy_(chunk)
+
+
+def _load_everywhere(world, folder: Path, config: FeatureConfig):
+    def load():
+        if not world.main and not folder.is_dir():
+            raise FeaturesNotFoundError(
+                f"rank {world.rank} does not see {folder}, which rank 0 has stored: under torchrun "
+                f"on several nodes, EXPLORER_STORE must be a folder every node shares.")
+        return _load_from(folder, config)
+
+    return world.everywhere(load, "reading the stored features")
+
+
+def _fingerprint(images: np.ndarray) -> list:
+    """Shape and checksum of the images, to check that every rank scatters the same ones."""
+    digest = hashlib.sha256(memoryview(np.ascontiguousarray(images)).cast("B")).hexdigest()[:16]
+    return [list(images.shape), digest]
 
 
 def scattering_transform(config: FeatureConfig) -> torch.nn.Module:

@@ -11,7 +11,9 @@ def add_parser(subparsers) -> None:
         "progress bar and store the features memory-mapped in the store, keyed by the producer "
         "(translation scattering: J, L, order; roto-translation scattering: J, L, wavelets per "
         "octave, angular scales), dataset, split, dtype, image size and colour space. Stored "
-        "features are reused unless --overwrite.")
+        "features are reused unless --overwrite. Under torchrun (torchrun --nproc_per_node N -m "
+        "explorer scatter ...) the ranks share the chunks of images and rank 0 writes the features, "
+        "identical to one process's.")
     add_data_option(parser)
     parser.add_argument("--dataset", default="cifar10", choices=["cifar10"])
     parser.add_argument("--split", default="all", choices=["train", "test", "all"])
@@ -42,6 +44,7 @@ def add_parser(subparsers) -> None:
 
 def _scatter(args) -> None:
     from explorer.features import FeatureConfig, compute_features
+    from explorer.training.distributed import is_main
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be ≥ 1, got {args.batch_size}.")
@@ -62,5 +65,7 @@ def _scatter(args) -> None:
                                colour=args.colour, **roto_options)
         features, meta = compute_features(config, device=args.device,
                                           batch_size=args.batch_size, overwrite=args.overwrite)
-        print(f"{config.key}: {features.shape} {features.dtype} in {config.folder} "
-              f"(computed in {meta['seconds']:.1f} s on {meta['device']})")
+        if is_main():  # under torchrun, rank 0 speaks for every rank
+            others = f" and {meta['world_size'] - 1} more rank(s)" if "world_size" in meta else ""
+            print(f"{config.key}: {features.shape} {features.dtype} in {config.folder} "
+                  f"(computed in {meta['seconds']:.1f} s on {meta['device']}{others})")

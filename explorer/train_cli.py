@@ -105,6 +105,7 @@ def _train(args) -> None:
 
     from explorer.runs import RunStore
     from explorer.training import train
+    from explorer.training.distributed import is_main
 
     store = RunStore()
     on_epoch = None
@@ -128,5 +129,7 @@ def _train(args) -> None:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+    if not is_main():  # under torchrun, rank 0 reports (the other ranks may not see the store)
+        return
     last = run.metrics[-1]
     print(f"{run.id}: test accuracy {last['test_acc']:.2%} after {last['epoch']} epochs ({run.path})")

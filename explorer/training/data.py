@@ -16,6 +16,8 @@ import torch
 
 from explorer.data.subsets import balanced_limit_indices, balanced_subset_indices
 
+from .distributed import shard_bounds
+
 DATASETS = ("cifar10", "synthetic")
 NUM_CLASSES = {"cifar10": 10, "synthetic": 2}
 SYNTHETIC_SIZES = {"train": 2048, "test": 512}
@@ -148,11 +150,13 @@ class DeviceData:
         y = self.y.index_select(0, index)
         return (x.float().div_(255) if self.images else x.float()), y
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, repeats: int = 1
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, repeats: int = 1,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches in the order of a permutation drawn from ``generator`` (a CPU generator, so
         the order is the same on every device), or in dataset order without one. ``repeats``:
-        passes over the data in one epoch, each a fresh permutation (a tiny training set's epoch)."""
+        passes over the data in one epoch, each a fresh permutation (a tiny training set's epoch).
+        ``shard=(rank, size)``: this rank's contiguous share of each batch (`shard_bounds`; maybe
+        empty in a last batch smaller than ``size``), every rank drawing the same permutation."""
         n = len(self)
         if generator is not None:
             order = torch.cat([torch.randperm(n, generator=generator) for _ in range(repeats)])
@@ -164,7 +168,11 @@ class DeviceData:
             # wait for the GPU at every step.
             order = order.to(self.device)
         for start in range(0, n, batch_size):
-            yield self.batch(order[start:start + batch_size])
+            index = order[start:start + batch_size]
+            if shard is not None:
+                first, stop = shard_bounds(len(index), *shard)
+                index = index[first:stop]
+            yield self.batch(index)
 
     def steps(self, batch_size: int, repeats: int = 1) -> int:
         return -(-len(self) * repeats // batch_size)

@@ -4,10 +4,15 @@
 batches, evaluates on the test split and saves a checkpoint (weights, optimizer, step count, RNG
 states), so a killed run continues with ``resume=True`` exactly where it stopped: on the CPU a
 resumed run reproduces the uninterrupted one bit for bit.
+
+Under ``torchrun`` every rank runs `train` (see `explorer.training.distributed`): the model in
+DistributedDataParallel, each rank on its contiguous share of every global batch, rank 0 alone
+writing the run store and printing.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -25,6 +30,7 @@ from explorer.runs.lock import raise_if_locked
 from explorer.runs.provenance import session
 
 from . import augment as aug
+from . import distributed
 from .config import normalise_config
 from .data import DeviceData, load_images, load_scattering, select
 from .schedules import lr_at, repeats
@@ -175,6 +181,25 @@ def _restore_rng(state: dict, device: torch.device, generators: dict[str, torch.
             f"its random augmentations continue from a fresh seed.")
 
 
+def _restore_rank_rng(training_state: dict, world: distributed.World, seed: int, step: int,
+                      device: torch.device, generators: dict[str, torch.Generator],
+                      log: Callable[[str], None]) -> None:
+    """Rank 0 takes the checkpoint's streams (a single process's). Rank r > 0 takes its own when the
+    checkpoint was written by a world of this size, else rank 0's shuffle order (shared by every rank)
+    with fresh streams of its own for augmentation and dropout."""
+    if world.main:
+        _restore_rng(training_state["rng"], device, generators, log)
+        return
+    saved = training_state.get("rank_rng") or []
+    if training_state.get("world_size") == world.size and len(saved) == world.size - 1:
+        _restore_rng(saved[world.rank - 1], device, generators, log)
+        return
+    generators["shuffle"].set_state(training_state["rng"]["shuffle"])
+    fresh = distributed.rank_seed(seed + step, world.rank)
+    generators["augment"].manual_seed(fresh + 2)
+    torch.manual_seed(fresh)
+
+
 def train(config: dict, store: RunStore | None = None, resume: bool = False,
           progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
           device=None, deterministic: bool = False) -> Run:
@@ -182,34 +207,72 @@ def train(config: dict, store: RunStore | None = None, resume: bool = False,
     defaults) and return its run. A complete run is returned as is; a partial one is continued
     only with ``resume=True`` (otherwise RunExistsError, so no run is ever overwritten).
     ``on_epoch`` receives each epoch's metrics record. ``deterministic`` asks PyTorch for
-    deterministic kernels (CUDA; the CPU is deterministic already)."""
+    deterministic kernels (CUDA; the CPU is deterministic already).
+
+    Under torchrun (WORLD_SIZE > 1) every rank calls this with the same arguments (checked: a rank
+    given another configuration stops every rank with a message naming the fields). Each rank
+    trains on ``cuda:LOCAL_RANK`` (or the CPU, with gloo) on its contiguous share of each batch of
+    the schedule's batch size: the same global batches, learning rates and steps as one process.
+    Plain BatchNorm layers normalise with the statistics of the whole global batch (SyncBatchNorm
+    on CUDA, `distributed.GlobalBatchNorm` on the CPU), so the optimisation is the single process's
+    up to the order of floating-point sums. Random augmentation and dropout draw from each rank's
+    own stream (rank 0's is the single process's), so with them a run of N ranks follows another
+    path than one process. Only rank 0 writes the run store, prints and calls ``on_epoch``; the
+    other ranks return the same run."""
     config = normalise_config(config)
-    device = resolve_device(device)
+    device = distributed.rank_device(resolve_device(device))
     store = store if store is not None else RunStore()
+    world = distributed.world(device)
+    world.check_same("training configuration", config=config, resume=resume,
+                     deterministic=deterministic, device=device.type)
+    if not world.main:
+        progress, on_epoch = False, None
     log = tqdm.write if progress else (lambda message: None)
     build_model(config["model"], **config["model_config"])  # bad options fail before reading data
 
     identifier = store.run_id(config)
     folder = store.root / identifier
+    if world.on_main(lambda: _finished_already(folder, identifier, config, resume, log)):
+        return store.load(identifier) if world.main else Run(folder)
+
+    # a missing dataset fails here, before any run folder exists
+    train_data, test_data = world.everywhere(
+        lambda: (load_data(config, "train", device, progress),
+                 load_data(config, "test", device, progress)), "reading the training data")
+    world.check_same("data", train=len(train_data), test=len(test_data))
+    with contextlib.ExitStack() as held, _determinism(device, deterministic):
+        opened: list[Run] = []
+
+        def open_run():
+            run = store.create_or_open(config)
+            held.enter_context(run)  # the run's lock, held by rank 0 until training ends
+            opened.append(run)
+            checkpoint = run.load_checkpoint()
+            if checkpoint is not None and not resume:
+                raise RunExistsError(_exists_message(identifier, checkpoint.epoch, config["epochs"]))
+            return checkpoint
+
+        checkpoint = world.on_main(open_run)  # every rank resumes from rank 0's checkpoint
+        run = opened[0] if opened else Run(folder)
+        _fit(run, config, train_data, test_data, device, checkpoint, progress, on_epoch, log,
+             world)
+    world.barrier()  # the other ranks return once rank 0 has finished writing
+    return run
+
+
+def _finished_already(folder, identifier: str, config: dict, resume: bool, log) -> bool:
+    """Whether the run of ``config`` is complete; raises when a live job writes it, or when it has
+    epochs and ``resume`` was not asked for."""
     if folder.is_dir():
         info = inspect_run(folder)
         if info.status == "running":
             raise_if_locked(folder)
         if info.status == "complete":
             log(f"run {identifier} is already complete (test accuracy {info.accuracy or 0:.2%}).")
-            return store.load(identifier)
+            return True
         if info.epochs_done and not resume:
             raise RunExistsError(_exists_message(identifier, info.epochs_done, config["epochs"]))
-
-    train_data = load_data(config, "train", device, progress)  # a missing dataset fails here,
-    test_data = load_data(config, "test", device, progress)    # before any run folder exists
-    run = store.create_or_open(config)
-    with run, _determinism(device, deterministic):
-        checkpoint = run.load_checkpoint()
-        if checkpoint is not None and not resume:
-            raise RunExistsError(_exists_message(identifier, checkpoint.epoch, config["epochs"]))
-        _fit(run, config, train_data, test_data, device, checkpoint, progress, on_epoch, log)
-    return run
+    return False
 
 
 def _exists_message(identifier: str, done: int, epochs: int) -> str:
@@ -239,21 +302,30 @@ def prepare_model(config: dict, device: torch.device) -> torch.nn.Module:
 
 
 def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
-         device: torch.device, checkpoint, progress: bool, on_epoch, log) -> None:
-    schedule, epochs = config["schedule"], config["epochs"]
-    _seed(config["seed"])
+         device: torch.device, checkpoint, progress: bool, on_epoch, log,
+         world: distributed.World = distributed.SINGLE) -> None:
+    schedule, epochs, seed = config["schedule"], config["epochs"], config["seed"]
+    _seed(seed)  # the same initial weights on every rank
     model = prepare_model(config, device)
+    if world.active:
+        kept = distributed.synchronise_batchnorm(model, device)  # before the optimizer sees the parameters
+        if kept:
+            log(f"note: {', '.join(kept)} keep per-rank statistics (a model's own BatchNorm): "
+                f"this run differs slightly from a single process's.")
+        torch.manual_seed(distributed.rank_seed(seed, world.rank))  # dropout: each rank its own
     optimizer = torch.optim.SGD(model.parameters(), lr=schedule["lr"],
                                 momentum=schedule["momentum"], nesterov=schedule["nesterov"],
                                 weight_decay=schedule["weight_decay"])
     dtype = amp_dtype(device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    generators = {"shuffle": torch.Generator().manual_seed(config["seed"] + 1),
-                  "augment": torch.Generator(device=device).manual_seed(config["seed"] + 2)}
+    generators = {"shuffle": torch.Generator().manual_seed(seed + 1),  # one order for every rank
+                  "augment": torch.Generator(device=device).manual_seed(
+                      distributed.rank_seed(seed, world.rank) + 2)}
     augment = model_augmenter(config, model)
     batch_size, passes = schedule["batch_size"], repeats(schedule)
     steps_per_epoch = train_data.steps(batch_size, passes)
     total_steps = steps_per_epoch * epochs
+    seen = len(train_data) * passes
     metrics: list[dict] = []
     step = 0
     if checkpoint is not None:
@@ -263,26 +335,35 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
             scaler.load_state_dict(checkpoint.training_state["scaler"])
         step = checkpoint.training_state["step"]
         metrics = list(checkpoint.metrics)
-        _restore_rng(checkpoint.training_state["rng"], device, generators, log)
+        _restore_rank_rng(checkpoint.training_state, world, seed, step, device, generators, log)
         log(f"resuming run {run.id} after epoch {checkpoint.epoch} of {epochs}")
-    run.begin_session(session(device, str(dtype).replace("torch.", "") if dtype else None))
+    net = distributed.parallel(model, device) if world.active else model
+    this_session = session(device, str(dtype).replace("torch.", "") if dtype else None)
+    if world.active:
+        this_session["world_size"] = world.size
+        this_session["ranks"] = world.gather({"host": this_session["host"],
+                                              "device": this_session["device"]})
+    world.on_main(functools.partial(run.begin_session, this_session))
     if len(metrics) >= epochs:
-        run.mark_complete()
+        world.on_main(run.mark_complete)
         return
 
     for epoch in range(len(metrics) + 1, epochs + 1):
         started = time.perf_counter()
-        model.train()
+        net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", unit="step",
                    leave=False, disable=not progress)
-        for i, (x, y) in enumerate(train_data.batches(batch_size, generators["shuffle"], passes)):
+        batches = train_data.batches(batch_size, generators["shuffle"], passes, shard=world.shard)
+        for i, (x, y) in enumerate(batches):
             lr = lr_at(schedule, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x = device_layout(augment(x, generators["augment"]), model)
-            loss, logits = train_step(model, optimizer, scaler, x, y, dtype)
+            # a rank's share of the global batch's mean loss (see train_step)
+            weight = world.size / min(batch_size, seen - i * batch_size) if world.active else None
+            loss, logits = train_step(net, optimizer, scaler, x, y, dtype, weight)
             step += 1
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
@@ -290,35 +371,75 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
             if progress and i % 25 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.3g}")
         bar.close()
-        if not torch.isfinite(loss_sum):
+        world.sum_(loss_sum)
+        world.sum_(correct)
+        if not torch.isfinite(loss_sum):  # the same sums on every rank: every rank stops
             raise ValueError(
                 f"run {run.id}: the training loss became {loss_sum.item()} in epoch {epoch} "
                 f"(learning rate {lr:.3g} too high?); the run keeps its last good checkpoint.")
-        test_loss, test_acc = evaluate(model, test_data)
-        seen = len(train_data) * passes
+        test_loss, test_acc = _evaluate_world(model, test_data, world)
         record = {"epoch": epoch, "train_loss": loss_sum.item() / seen,
                   "train_acc": correct.item() / seen, "test_loss": test_loss,
                   "test_acc": test_acc, "seconds": round(time.perf_counter() - started, 3),
                   "lr": lr, "steps": step}
         metrics.append(record)
-        run.save_checkpoint(model.state_dict(), optimizer.state_dict(), epoch, metrics,
-                            training_state={"step": step, "scaler": scaler.state_dict(),
-                                            "rng": _rng_state(device, generators)})
+        training_state = {"step": step, "scaler": scaler.state_dict(),
+                          "rng": _rng_state(device, generators)}
+        if world.active:  # each rank's streams, so that a resumed run of this size continues them
+            states = world.gather(training_state["rng"])
+            training_state.update(world_size=world.size, rank_rng=states[1:], rng=states[0])
+        world.on_main(functools.partial(run.save_checkpoint, model.state_dict(), optimizer.state_dict(),
+                                        epoch, metrics, training_state=training_state))
         log(format_epoch(record, epochs))
         if on_epoch is not None:
             on_epoch(record)
-    run.mark_complete()
+    world.on_main(run.mark_complete)
     log(f"run {run.id} complete: test accuracy {metrics[-1]['test_acc']:.2%} ({run.path})")
 
 
+def _evaluate_world(model: torch.nn.Module, data: DeviceData, world: distributed.World
+                    ) -> tuple[float, float]:
+    """`evaluate` on every rank's contiguous share of ``data``, the sums added over the ranks."""
+    if not world.active:
+        return evaluate(model, data)
+    world.broadcast_buffers(model)  # a model's own (unsynchronised) BatchNorm: rank 0's statistics
+    start, stop = distributed.shard_bounds(len(data), world.rank, world.size)
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(2, device=data.device, dtype=torch.float64)
+    try:
+        with torch.no_grad(), _full_float32(data.device):
+            for first in range(start, stop, EVAL_BATCH):
+                x, y = data.batch(torch.arange(first, min(first + EVAL_BATCH, stop)))
+                logits = model(device_layout(x, model)).float()
+                sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
+                sums[1] += (logits.argmax(1) == y).sum()
+    finally:
+        model.train(was_training)
+    loss, correct = world.sum_(sums).tolist()
+    return loss / len(data), correct / len(data)
+
+
 def train_step(model, optimizer, scaler, x: torch.Tensor, y: torch.Tensor,
-               dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step (autocast to ``dtype`` when given); returns the loss and the logits."""
+               dtype: torch.dtype | None, weight: float | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step (autocast to ``dtype`` when given); returns the loss and the logits.
+
+    ``weight`` (distributed training): the loss minimised is the sum over this rank's share times
+    ``weight`` = world size / global batch size. DistributedDataParallel averages the ranks'
+    gradients, so the step is that of the global batch's mean loss even when the shares are unequal
+    (a last batch not divisible by the world size, maybe empty on some ranks). The loss returned is
+    then the mean over this rank's share."""
     with _autocast(x.device, dtype):
         logits = model(x).float()
-    loss = F.cross_entropy(logits, y)
+    if weight is None:
+        loss = minimised = F.cross_entropy(logits, y)
+    else:
+        total = F.cross_entropy(logits, y, reduction="sum")
+        minimised = total * weight
+        loss = total.detach() / max(len(y), 1)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    scaler.scale(minimised).backward()
     scaler.step(optimizer)
     scaler.update()
     return loss, logits
