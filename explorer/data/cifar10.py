@@ -12,6 +12,7 @@ source's path, size and modification time, so the second load skips decompressio
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import hashlib
 import io
@@ -134,6 +135,7 @@ def load_cifar10(split: str = "train", data: str | os.PathLike | None = None, ca
     if cache_dir is not None:
         cached = _load_cache(cache_dir, split)
         if cached is not None:
+            _remember_copy(source)
             return cached
 
     blobs = _read_members(source, [META, *BATCHES[split]])
@@ -146,6 +148,7 @@ def load_cifar10(split: str = "train", data: str | os.PathLike | None = None, ca
     result = Cifar10(np.concatenate(images), np.concatenate(labels), classes)
     if cache_dir is not None:
         _save_cache(cache_dir, split, result)
+    _remember_copy(source)
     return result
 
 
@@ -361,3 +364,96 @@ def _save_cache(folder: Path, split: str, data: Cifar10) -> None:
         _atomic_write(folder / f"{split}_images.npy", data.images)
     except OSError as exc:  # a full or read-only store must not break loading
         warnings.warn(f"could not cache CIFAR-10 in {folder}: {exc}", stacklevel=3)
+
+
+# --- which copy ----------------------------------------------------------------------------------------
+# A result measured on CIFAR-10 says which copy it ran on: the official release, or the JPEG-derived copy
+# that machines without internet access have (re-assembled from one JPEG file per image, so its pixels are
+# not the release's; its README gives the archive's md5). Known by the archive's md5, or, for an extracted
+# folder, by the md5 of each batch file (the official ones as torchvision lists them).
+BATCH_FILES = (*BATCHES["train"], *BATCHES["test"])
+KNOWN_COPIES = {
+    "official": {
+        "archive": MD5,
+        "batches": {"data_batch_1": "c99cafc152244af753f735de768cd75f",
+                    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                    "data_batch_4": "634d18415352ddfa80567beed471001a",
+                    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+                    "test_batch": "40351d587109b95175f43aff81a1287e"}},
+    "jpeg-derived": {
+        "archive": "9723ecdb668c9de9d8e24c5caa87e53a",
+        "batches": {"data_batch_1": "5fd0730736b32f7fe46032bf8f3bfd9f",
+                    "data_batch_2": "a272bf3314b2a2ab66a5c663a45acdf6",
+                    "data_batch_3": "8907e83c3c9246b90dcf821004c4e47f",
+                    "data_batch_4": "69a2cf7bfad86500f4ce2235b9248704",
+                    "data_batch_5": "39bfe3bdfba97e8dcb535c4f8368892b",
+                    "test_batch": "4c4177cc03269413b9a94e52c6ce4a21"}},
+}
+COPIES = (*KNOWN_COPIES, "unknown")
+FINGERPRINT = "fingerprint.json"
+_FINGERPRINTS: dict[str, dict] = {}  # cache key of the source → its fingerprint
+_LOADED: dict[str, dict] = {}  # source path → fingerprint, for every copy this process loaded
+
+
+def copy_fingerprint(data: str | os.PathLike | None = None) -> dict:
+    """Which copy of CIFAR-10 is at ``data`` (default ``EXPLORER_DATA``; DatasetNotFoundError when none):
+    ``{"dataset": "cifar10", "source": path, "md5": the archive's md5 (None for a folder), "batches_md5":
+    {batch file: md5} (a folder's; {} for an archive), "copy": "official" | "jpeg-derived" | "unknown"}``.
+
+    The files are read once per (path, sizes, modification times): about 0.4 s for the 174 MB archive;
+    the result is kept in memory and beside the decoded arrays in the store."""
+    source = find_cifar10(data)
+    folder = _cache_dir(source)
+    key = str(folder) if folder is not None else str(source.resolve())
+    known = _FINGERPRINTS.get(key)
+    if known is None and folder is not None:
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads((folder / FINGERPRINT).read_text())
+            if not isinstance(known, dict) or known.get("copy") not in COPIES:
+                known = None
+    if known is None:
+        known = _fingerprint(source)
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                _atomic_write(folder / FINGERPRINT, json.dumps(known).encode())
+            except OSError:
+                pass  # a read-only store: computed again next time
+    _FINGERPRINTS[key] = known
+    return dict(known)
+
+
+def _md5(path: Path, limit: int) -> str | None:
+    if path.stat().st_size > limit:
+        return None  # not a CIFAR-10 file: not worth reading whole
+    digest = hashlib.md5()  # a checksum compared with published ones
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fingerprint(source: Path) -> dict:
+    if source.is_dir():
+        md5 = None
+        batches = {name: _md5(source / name, MAX_MEMBER_BYTES) for name in BATCH_FILES if (source / name).is_file()}
+    else:
+        md5, batches = _md5(source, MAX_ARCHIVE_BYTES), {}
+    copy = next((name for name, known in KNOWN_COPIES.items()
+                 if (md5 is not None and md5 == known["archive"]) or (batches and batches == known["batches"])),
+                "unknown")
+    return {"dataset": "cifar10", "source": str(source), "md5": md5, "batches_md5": batches, "copy": copy}
+
+
+def _remember_copy(source: Path) -> None:
+    """Note the copy just loaded, for the provenance of what this process trains (`loaded_copies`)."""
+    try:
+        _LOADED[str(source)] = copy_fingerprint(source)
+    except (OSError, ValueError):  # unreadable now: the run then says nothing about its copy
+        pass
+
+
+def loaded_copies() -> list[dict]:
+    """The fingerprints (`copy_fingerprint`) of every CIFAR-10 copy this process has loaded."""
+    return [dict(f) for f in _LOADED.values()]

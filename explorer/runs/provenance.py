@@ -49,14 +49,30 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def session(device, amp: str | None = None) -> dict:
-    """The record of one training session (a run resumed twice has three)."""
+def dataset_copies(dataset: str | None = None) -> list[dict]:
+    """Which copies of CIFAR-10 this process loaded (`explorer.data.cifar10.copy_fingerprint`: the
+    official release, the JPEG-derived copy, or an unknown one), for ``dataset`` "cifar10" or None
+    (whatever was loaded); [] for another dataset."""
+    if dataset not in (None, "cifar10"):
+        return []
+    from explorer.data.cifar10 import loaded_copies
+
+    return loaded_copies()
+
+
+def session(device, amp: str | None = None, dataset: str | None = None) -> dict:
+    """The record of one training session (a run resumed twice has three). ``datasets`` lists the
+    CIFAR-10 copies loaded by this process (`dataset_copies`), when there are any."""
     import torch
 
-    return {
+    record = {
         "started_at": now(), "host": socket.gethostname(), "device": device_description(device),
         "amp": amp, "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in _PACKAGES},
         "git": git_commit(),
     }
+    copies = dataset_copies(dataset)
+    if copies:
+        record["datasets"] = copies
+    return record
