@@ -36,7 +36,11 @@ class ScatteringHybrid(nn.Module):
         self.paths = scattering_paths(J, L)
         self.channels = COLOURS * len(self.paths)
         self.map_shape = tuple(self.scattering.output_shape)
-        self.input_norm = nn.BatchNorm2d(self.channels, affine=False)
+        # momentum=None: the running statistics are the plain average over every batch seen. The input's
+        # distribution does not drift while training, and with the default momentum the running variance
+        # (starting at 1, while coefficients are ~1e-3) needs hundreds of steps to forget its start: the
+        # few steps of a 100-image run evaluated on a wrongly scaled input.
+        self.input_norm = nn.BatchNorm2d(self.channels, affine=False, momentum=None)
 
     def forward_images(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of images (B, 3, H, W) in [0, 1]: scattered, then classified."""

@@ -51,6 +51,13 @@ PAGES: list[PageSpec] = [
              "Rotate test images by multiples of π/L and watch one SLE unit's response before and after, "
              "across a batch: which units are invariant, which are tuned, and the structured SLE built "
              "invariant."),
+    PageSpec("hybrids", "Hybrids & small data", "explorer.pages.hybrids:HybridsPage",
+             "Scattering + linear / MLP / WRN against CNNs trained on the same 100, 500, 1000 or all CIFAR-10 "
+             "images: accuracy against training-set size with its spread over seeds, and where the scattering "
+             "prior pays off."),
+    PageSpec("scoreboard", "Scoreboard", "explorer.pages.scoreboard:ScoreboardPage",
+             "Every reference figure of the papers and the talk beside the project's own measured result: "
+             "its configuration, the command that reproduces it and the machine it ran on, or \"not yet run\"."),
     PageSpec("reconstruction", "Reconstruction", "explorer.pages.reconstruction:ReconstructionPage",
              "Recover an image from its scattering coefficients by gradient descent: order 1 alone loses "
              "structure that order 2 restores."),

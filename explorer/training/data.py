@@ -7,6 +7,7 @@ otherwise read batch by batch from the memory map.
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -74,13 +75,20 @@ def load_scattering(dataset: str, split: str, J: int, L: int, device, progress: 
         features, _ = compute_features(FeatureConfig(dataset, split, J, L), device=device,
                                        progress=progress)
         return Split(features, load_cifar10(split).labels)
-    images = load_images(dataset, split)
+    return _synthetic_scattering(dataset, split, J, L)
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_scattering(dataset: str, split: str, J: int, L: int) -> Split:
+    """Kept once computed (127 MB for the training split at J=2, L=8): a small-data grid trains many
+    runs on the same set, each of which would otherwise scatter it again. Read-only, since shared."""
     from explorer.scattering import Scattering2D
 
+    images = load_images(dataset, split)
     scattering = Scattering2D(J, images.x.shape[-2:], L)
     with torch.no_grad():
-        x = torch.from_numpy(images.x).to(device).float().div_(255)
-        features = scattering(x).cpu().numpy()
+        features = scattering(torch.from_numpy(images.x).float().div_(255)).numpy()
+    features.flags.writeable = False
     return Split(features, images.y)
 
 

@@ -338,7 +338,8 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
         _restore_rank_rng(checkpoint.training_state, world, seed, step, device, generators, log)
         log(f"resuming run {run.id} after epoch {checkpoint.epoch} of {epochs}")
     net = distributed.parallel(model, device) if world.active else model
-    this_session = session(device, str(dtype).replace("torch.", "") if dtype else None)
+    this_session = session(device, str(dtype).replace("torch.", "") if dtype else None,
+                           dataset=config["dataset"])
     if world.active:
         this_session["world_size"] = world.size
         this_session["ranks"] = world.gather({"host": this_session["host"],
