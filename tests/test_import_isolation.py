@@ -22,6 +22,7 @@ COMPUTATION_MODULES = (
     "explorer.analysis.roto",
     "explorer.classify.pipeline",
     "explorer.classify.results",
+    "explorer.analysis.hybrids",
     "explorer.analysis.scoreboard",
 )
 UI_LIBRARIES = ("panel", "holoviews", "bokeh", "param")

@@ -97,3 +97,23 @@ def test_runs_curves_follow_the_selected_run(tmp_path, monkeypatch):
     for run_id in run_ids + run_ids[:1]:
         page.selected_run = run_id
         assert stale_ranges(root) == [], run_id
+
+
+def test_hybrids_figures_follow_the_grid_and_the_models(tmp_path, monkeypatch):
+    """The Hybrids page's accuracy and gain figures refit to another grid (CIFAR-10 sizes and the "all" point,
+    then a synthetic grid of 20 and 40 images), fewer models, the seeds and the talk's figures hidden."""
+    from test_hybrids_page import CNN, EXAMPLE, SCAT, row, summary, write_summaries
+
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    write_summaries(tmp_path, summary("quick-cifar10-aaaaaaaaaaaa", EXAMPLE),
+                    summary("quick-synthetic-bbbbbbbbbbbb", [row("scat_linear", SCAT, 20, [0.9, 1.0]),
+                                                             row("cnn13", "cnn13 K=4 relu", 40, [0.1, 0.2])],
+                            dataset="synthetic"))
+    page, root, _ = render_page("hybrids")
+    assert stale_ranges(root) == []
+    for step in ({"models": [CNN]}, {"show_seeds": False}, {"show_reported": False}, {"models": [SCAT, CNN]},
+                 {"baseline": SCAT}, {"grid": "small-quick|synthetic|all"}, {"show_seeds": True},
+                 {"grid": "small-quick|cifar10|all"}, {"show_reported": True}):
+        page.param.update(**step)
+        assert not page.alert.visible, (step, page.alert.object)
+        assert stale_ranges(root) == [], step
