@@ -30,6 +30,7 @@ LIVE_PAGES = {
     "05_sle_spectra": ("spectra", "Ω₁/ΣΩ₁ of W₁, all colours, all j1"),
     "06_layerwise_lsv": ("layers", "Separation: test accuracy against depth"),
     "07_roto_translation": ("roto", "Re h along θ1 (L = 8, K = 2)"),
+    "08_hybrids_small_data": ("hybrids", "Gain over cnn13 K=4 relu, same images"),
 }
 # The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python
 # version would differ between readers).
