@@ -103,11 +103,12 @@ def test_train_arguments_rebuild_a_runs_configuration(tmp_path, monkeypatch):
 
 
 def test_a_run_the_cli_cannot_express_is_not_resumed_from_a_job(tmp_path, monkeypatch):
-    from explorer.training import make_config
+    from explorer.training import get_schedule, make_config
 
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
     with pytest.raises(jobs.JobError, match=r"continue it from Python: .*train\(config, resume=True\)"):
-        jobs.train_arguments(make_config("cnn13", augment={"crop_padding": 4}))
+        # no option sets the momentum (the crop has --crop-padding since the hybrids)
+        jobs.train_arguments(make_config("cnn13", schedule={**get_schedule("quick"), "momentum": 0.5}))
 
 
 def test_resume_refuses_complete_and_unknown_runs(tmp_path, monkeypatch):
