@@ -109,7 +109,23 @@ def test_scoreboard_page(page, server_url, screenshots):
     assert page.get_by_role("button", name="Reload the stores").is_enabled()
     table(page, lambda d: set(d["status"]) == {"measured"})
     wait_idle(page)
-    page.locator("canvas").first.scroll_into_view_if_needed()
+    _scroll_to_chart(page)
     page.screenshot(path=str(screenshots / "scoreboard_chart.png"))
     assert page.locator(".alert-danger").count() == 0 or not page.locator(".alert-danger").first.is_visible()
     assert console_errors(messages) == []
+
+
+def _scroll_to_chart(page, attempts: int = 5) -> None:
+    """The chart is drawn again after a reload: a canvas found just before may be replaced (seen on a loaded
+    machine), so look again until one stays."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            page.locator("canvas").first.scroll_into_view_if_needed(timeout=10_000)
+            return
+        except Error:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)
+            wait_idle(page)
