@@ -101,9 +101,9 @@ class HybridsPage(Page):
         self.gain_pane = pn.pane.HoloViews(hv_.gain_figure([], [], None), linked_axes=False)
         self.table_pane = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
         self.verdict = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.accuracy_frame = figure(self.accuracy_pane, hv_.CAPTIONS["accuracy"], width=860)
-        self.gain_frame = figure(self.gain_pane, hv_.CAPTIONS["gain"], width=860)
-        self.table_frame = figure(self.table_pane, hv_.CAPTIONS["table"], width=1080)
+        self.accuracy_frame = figure(self.accuracy_pane, hv_.CAPTIONS["accuracy"], width=720)
+        self.gain_frame = figure(self.gain_pane, hv_.CAPTIONS["gain"], width=720)
+        self.table_frame = figure(self.table_pane, hv_.CAPTIONS["table"], width=720)
         self.rows: list[dict] = []  # the table's rows (text), for tests
         self.store_error: str | None = None
         self._quiet = False

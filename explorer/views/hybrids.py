@@ -40,7 +40,7 @@ OTHER_COLOURS = ("#17becf", "#bcbd22", "#7f7f7f", "#393b79")
 REPORTED_STYLE = {"Scat+ResNet": ("#222222", "triangle"), "WRN 16-8": ("#666666", "square"),
                   "VGG 16": ("#999999", "inverted_triangle")}
 REPORTED_WORDS = "reported (talk)"
-_SIZE = {"frame_width": 520, "frame_height": 320}
+_SIZE = {"frame_width": 440, "frame_height": 320}  # with the legend beside it: 760 px, inside a 1100 px window (captions 720 px)
 _LEGEND = {"legend_position": "right", "legend_opts": {"label_text_font_size": "11px", "spacing": 2}}
 SEED_JITTER = 0.035  # seeds at one size spread over ±3.5 % of n (multiplicative, the axis is logarithmic)
 
