@@ -244,7 +244,9 @@ def test_a_rank_without_the_dataset_stops_every_rank(tmp_path):
                     env={STORE_ENV: str(tmp_path / "store")})
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.startswith("explorer: error:")]
-    assert len(lines) == 2, done.stderr[-3000:]  # one line from each rank, no traceback
+    # One line from each rank, no traceback; torchrun may stop rank 1 (SIGTERM) before it prints its own,
+    # once rank 0 has exited (seen on the loaded CI machine): rank 0's line names rank 1's cause anyway.
+    assert 1 <= len(lines) <= 2, done.stderr[-3000:]
     assert any("reading the images failed on rank 1" in line for line in lines)
     assert not (tmp_path / "store" / "features").exists() or \
         not any((tmp_path / "store" / "features").iterdir())

@@ -276,8 +276,12 @@ def test_the_configured_copy_here_is_recognised(cifar_dir):
 def test_a_real_tiny_run_records_its_copy_and_stands_on_the_board(tmp_path, monkeypatch):
     """Trained for real (one step) on a fake CIFAR-10 in a temporary store: the run records which copy it
     loaded, the board shows it with that flag, this machine, and a command that rebuilds its id."""
+    from explorer.data import cifar10 as cifar10_module
     from explorer.training import train
 
+    # The process's record of the copies it loaded: a copy this test worker loaded before (the real CIFAR-10,
+    # on CI) is not this run's, and would make it "mixed copies".
+    monkeypatch.setattr(cifar10_module, "_LOADED", {})
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "data"))
     fake_archive(tmp_path / "data")
