@@ -14,7 +14,8 @@ from explorer.cli import add_data_option
 SCHEDULE_HELP = ("paper (SGD lr 0.25 halved every 10k steps, wd 2e-4, 310 epochs), quick (one-cycle "
                  "lr 0.15, wd 5e-4, 30 epochs), sle (one-cycle lr 0.05, 30 epochs), hybrid (one-cycle lr "
                  "0.1, 30 epochs), hybrid-linear (the same at lr 0.01), small-paper (200 epochs of 20 passes, lr 0.1 × 0.2 at 60/120/160) or "
-                 "small-quick (10 epochs of 5 passes); default: {default}")
+                 "small-quick (10 epochs of 5 passes), hcnn-paper (the hierarchical CNN's recipe: batch 50, lr 0.35 "
+                 "stepped down, 320 epochs) or hcnn-quick (one-cycle lr 0.1, batch 64, 40 epochs); default: {default}")
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,9 @@
 """Networks: the regular-boundary CNN13, Scattering + Shared Local Encoder, the Scattering + linear /
-MLP / WRN hybrids and the WRN baseline, each registered in `explorer.nets.registry` by its own module
+MLP / WRN hybrids, the WRN baseline and the multiscale hierarchical CNN, each registered in `explorer.nets.registry` by its own module
 (importing this package registers them all)."""
 from . import registry
 from .cnn13 import CNN13, N_INNER
+from .hcnn import HierarchicalCNN  # registers hcnn
 from .hybrids import ScatLinear, ScatMLP, ScatWRN  # registers scat_linear, scat_mlp, scat_wrn
 from .nonlinearities import RHOS, ReLUk, SignSqrt, make_rho
 from .registry import MODELS
@@ -23,6 +24,7 @@ __all__ = [
     "N_INNER",
     "RHOS",
     "FourierSLE",
+    "HierarchicalCNN",
     "InputChannel",
     "ReLUk",
     "ScatLinear",

@@ -20,6 +20,12 @@ step count, saved with each checkpoint).
   and 160.
 - ``small-quick``: the same shape in 10 epochs of 5 passes, lr × 0.2 at epochs 3, 6 and 8: 1.25 %
   of the paper's steps, for a CPU.
+- ``hcnn-paper``: the multiscale hierarchical CNN's released recipe (science.md §5) — SGD Nesterov
+  momentum 0.9, batch 50, lr 0.35 × (1, ½, ¼, 0.12, 0.06, 0.03, 0.015, 0.007, 0.00035, 0.00017) from
+  epochs 0, 40, 80, …, 300, 320 epochs; its Keras L2 of 3e-4 on the weights is a weight decay of 6e-4
+  (here on every parameter, BN included).
+- ``hcnn-quick``: the hierarchical CNN in 40 epochs — SGD Nesterov momentum 0.9, batch 64, weight
+  decay 5e-4, one-cycle lr peaking at 0.1. Not yet measured on a GPU.
 
 An optional ``repeats`` (default 1) makes one epoch that many passes over the training set, each in a
 fresh order: the paper's "200·20 epochs" on 100 images, and fewer evaluations and checkpoints.
@@ -31,7 +37,7 @@ from __future__ import annotations
 import copy
 import math
 
-DECAYS = ("step", "multistep", "onecycle", "cosine", "constant")
+DECAYS = ("step", "multistep", "piecewise", "onecycle", "cosine", "constant")
 
 SCHEDULES: dict[str, dict] = {
     "paper": {
@@ -69,6 +75,17 @@ SCHEDULES: dict[str, dict] = {
         "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
         "decay": {"kind": "multistep", "milestones": [3, 6, 8], "factor": 0.2},
     },
+    "hcnn-paper": {
+        "name": "hcnn-paper", "epochs": 320, "batch_size": 50, "lr": 0.35, "momentum": 0.9,
+        "nesterov": True, "weight_decay": 6e-4,
+        "decay": {"kind": "piecewise", "milestones": [40, 80, 120, 160, 200, 240, 260, 280, 300],
+                  "factors": [1.0, 0.5, 0.25, 0.12, 0.06, 0.03, 0.015, 0.007, 0.00035, 0.00017]},
+    },
+    "hcnn-quick": {
+        "name": "hcnn-quick", "epochs": 40, "batch_size": 64, "lr": 0.1, "momentum": 0.9,
+        "nesterov": True, "weight_decay": 5e-4,
+        "decay": {"kind": "onecycle", "warmup": 0.15, "start_factor": 0.1},
+    },
 }
 
 
@@ -99,6 +116,9 @@ def check_schedule(schedule: dict) -> None:
     decay = schedule.get("decay")
     if not isinstance(decay, dict) or decay.get("kind") not in DECAYS:
         raise ValueError(f"schedule decay must be a dict whose kind is one of {DECAYS}, got {decay!r}")
+    if decay["kind"] == "piecewise" and len(decay.get("factors", ())) != len(decay.get("milestones", ())) + 1:
+        raise ValueError(f"a piecewise decay needs one factor more than milestones (one per interval), got "
+                         f"{len(decay.get('factors', ()))} factors for {len(decay.get('milestones', ()))} milestones")
 
 
 def repeats(schedule: dict) -> int:
@@ -117,6 +137,9 @@ def lr_at(schedule: dict, step: int, total_steps: int, steps_per_epoch: int) -> 
     if kind == "multistep":  # × factor at each of the epochs in `milestones`
         passed = sum(step >= m * steps_per_epoch for m in decay["milestones"])
         return lr * decay["factor"] ** passed
+    if kind == "piecewise":  # × factors[i] in the i-th interval between the epochs in `milestones`
+        passed = sum(step >= m * steps_per_epoch for m in decay["milestones"])
+        return lr * decay["factors"][passed]
     progress = step / max(total_steps, 1)
     if kind == "cosine":
         return lr * 0.5 * (1 + math.cos(math.pi * progress))
