@@ -1,5 +1,6 @@
-"""``explorer analyse spectra|threshold|layers``: the angular Fourier analysis of an SLE run's first layer
-W₁ (science.md §4), its re-evaluation with W₁ thresholded, and the layer-wise analysis of a CNN13 (§3).
+"""``explorer analyse spectra|threshold|layers|attributes``: the angular Fourier analysis of an SLE run's
+first layer W₁ (science.md §4), its re-evaluation with W₁ thresholded, the layer-wise analysis of a CNN13
+(§3) and the translations along the attributes of a hierarchical CNN (§5).
 
 ``explorer analyse spectra RUN [--effective] [--json]`` prints Ω₁/ΣΩ₁ per angular frequency and a summary
 of Ω₂. With ``--json`` it prints exactly this object (a stable schema for scripts)::
@@ -39,6 +40,14 @@ and stored beside the run. With ``--json`` it prints exactly this object::
                  "intra_class": [10 distances],    # mean distance of two distinct training points, per class
                  "pca": [[K eigenvalues] × 10],    # per class, largest first
                  "lsv": [|Γ¹|, …, |Γ³¹|]}, …]}
+
+``explorer analyse attributes RUN [--images N] [--queries Q] [--json]``: per layer of a hierarchical-CNN
+run, the translation score along its older attribute for the trained network and for the same network
+untrained (`explorer.analysis.attributes`), on N CIFAR-10 test images (default 1,000; the 300 shipped
+samples without a dataset), computed once and stored beside the run. ``--json`` prints
+{"run", "test_accuracy", "images", "queries", "source", "layers": [{"layer": j, "translation": t | null,
+"unshifted": u | null, "control_translation": t | null, "self": s | null}, …]} (null where a layer has no
+older attribute: layer 1).
 """
 from __future__ import annotations
 
@@ -54,7 +63,8 @@ DEFAULT_SVM_SUBSET = 10_000  # explorer.analysis.layers.DEFAULT_SVM_SUBSET, with
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "analyse", help="spectra and thresholding of an SLE's W₁; layer-wise analysis of a CNN13",
+        "analyse", help="spectra and thresholding of an SLE's W₁; layer-wise analysis of a CNN13; attributes "
+        "of a hierarchical CNN",
         description="Angular Fourier analysis of the first layer W₁ of a Scattering + SLE run "
         "(science.md §4), its re-evaluation with W₁ thresholded, and the layer-wise contraction and "
         "separation of a CNN13 run (§3).")
@@ -117,6 +127,23 @@ def add_parser(subparsers) -> None:
     add_data_option(layers)
     add_store_option(layers)
     layers.set_defaults(func=_layers)
+
+    attributes = actions.add_parser(
+        "attributes", help="translations along the attributes of a hierarchical CNN, layer by layer",
+        description="Per layer of a hierarchical-CNN run: how well an image's best partner shifted by one "
+        "position along the older attribute matches, against unshifted partners and chance (the translation "
+        "ratio, science.md §5), for the trained network and the same network untrained. Stored beside the run.")
+    attributes.add_argument("run", help="run id or a unique prefix of an hcnn run")
+    attributes.add_argument("--images", type=int, default=1000, metavar="N",
+                            help="CIFAR-10 test images, balanced over the classes (default 1,000)")
+    attributes.add_argument("--queries", type=int, default=200, metavar="Q",
+                            help="how many of them are matched against all the others (default 200)")
+    attributes.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    attributes.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
+                            "in `python -m pydoc explorer.analyse_cli`)")
+    add_data_option(attributes)
+    add_store_option(attributes)
+    attributes.set_defaults(func=_attributes)
 
 
 # -- spectra ------------------------------------------------------------------------------------------------
@@ -258,3 +285,42 @@ def _layers(args) -> None:
         print(f"{row['depth']:>5}  {row['nn1_accuracy']:>7.2%}  {svm_text:>11}  {intra:>11.3f}{counts}")
     print("intra-class: the mean over the classes of the mean distance between two distinct training points "
           "of a class (standardised features)")
+
+
+# -- attributes -------------------------------------------------------------------------------------------
+
+def _number(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else round(value, 6)
+
+
+def _attributes(args) -> None:
+    apply_store_option(args)
+    from explorer.analysis import attributes
+
+    attributes.translations_params(args.images, args.queries)  # bad counts fail before any work
+    result = attributes.analyse_attributes(args.run, images=args.images, queries=args.queries,
+                                           device=args.device, progress=not args.json)
+    self_shifted = result["self"][:, [0, -1]].mean(axis=1)  # NaN where a layer is not measured
+    rows = [{"layer": int(layer), "translation": _number(result["translation"][i]),
+             "unshifted": _number(result["unshifted"][i]),
+             "control_translation": _number(result["control_translation"][i]),
+             "self": _number(self_shifted[i])}
+            for i, layer in enumerate(result["layers"])]
+    if args.json:
+        print(json.dumps({"run": result["run"], "test_accuracy": result["test_accuracy"], "images": result["images"],
+                          "queries": result["queries"], "source": result["source"], "layers": rows}))
+        return
+    state = "computed and stored" if result["computed"] else "read from the store"
+    print(f"run {result['run']}: translations along the older attribute, {result['queries']} queries among "
+          f"{result['images']} images ({result['source']}; {state})")
+    if result["test_accuracy"] is not None:
+        print(f"the network's own test accuracy: {result['test_accuracy']:.2%}")
+    keys = ("translation", "unshifted", "control_translation", "self")
+    print(f"{'layer':>5}  {'shift ±1':>8}  {'unshifted':>9}  {'untrained ±1':>12}  {'self ±1':>7}")
+    for row in rows:
+        cells = ["—" if row[key] is None else f"{row[key]:.3f}" for key in keys]
+        print(f"{row['layer']:>5}  {cells[0]:>8}  {cells[1]:>9}  {cells[2]:>12}  {cells[3]:>7}")
+    print("shift ±1 / unshifted: how far an image's best partner, shifted by one attribute position or not, "
+          "matches from chance (0) to perfectly (1); translations are present where shift ±1 is well above 0. "
+          "self ±1: an image's map against itself shifted (smoothness).")

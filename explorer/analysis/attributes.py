@@ -7,12 +7,17 @@ Layer 1 has one attribute only; it is returned as a single row.
 The talk's test — translations along attributes are present in the last layer and not in the earlier
 ones — is measured here as follows, per layer, on N images of which the first Q are queries:
 
+- the maps are centred by their mean over the N images (a pattern every image shares would otherwise
+  match at every shift alike);
 - s(x, y, τ): the Pearson correlation between the rows T … A−T−1 of z(x) and the rows T+τ … A−T−1+τ of
   z(y) (T = ``max_shift``; every τ compares the same number of values, so no shift is favoured);
-- ``between[τ]``: over the queries, the mean of the best s(q, r, τ) over every other image r. When
-  translations are present, an image's best partner shifted by one attribute position matches about as
-  well as its best unshifted partner: the **translation ratio** ½(between[−1] + between[+1]) / between[0]
-  is then close to 1; without them it is well below;
+- ``between[τ]``: over the queries, the mean of the best s(q, r, τ) over every other image r;
+- ``null``: the same best match when each other image's rows are put in a random order: what searching
+  N images finds by chance, with no alignment between rows;
+- the gain of a shift τ, (between[τ] − null) / (1 − null): the way from chance (0) to a perfect match (1);
+- the **translation score**: the mean gain of τ = ±1. Near 0, an image's best partner shifted by one
+  attribute position matches no better than chance: no translations. Translations are present when it is
+  well above 0, comparable to the gain of unshifted partners (``unshifted``: the gain of τ = 0);
 - ``self[τ]``: the mean s(q, q, τ): how smooth the maps are along the axis, so that a high ratio from mere
   smoothness shows;
 - the **control**: the same network untrained (seeded initial weights, its BatchNorm statistics measured
@@ -118,16 +123,27 @@ def measurable(maps: np.ndarray, max_shift: int = MAX_SHIFT) -> bool:
     return maps.shape[1] > 2 * max_shift
 
 
-def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT) -> dict:
-    """For maps (N, A, F) whose first ``queries`` are the queries: ``shifts`` (−T … T), ``between`` and
-    ``self`` (one value per shift, see the module's text), ``partner`` (queries × shifts: the index of
-    each query's best other image at each shift) and ``partner_similarity`` (its correlation)."""
+def _best_other(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's best other image (the query i is image i) and its correlation."""
+    rows = np.arange(len(correlation))
+    correlation = correlation.copy()
+    correlation[rows, rows] = -np.inf
+    best = correlation.argmax(axis=1)
+    return best, correlation[rows, best]
+
+
+def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT, seed: int = 0) -> dict:
+    """For maps (N, A, F) whose first ``queries`` are the queries, centred by their mean over the N images:
+    ``shifts`` (−T … T), ``between`` and ``self`` (one value per shift), ``null`` (see the module's text),
+    ``partner`` (queries × shifts: the index of each query's best other image at each shift) and
+    ``partner_similarity`` (its correlation). ``seed``: the rows' random orders of the null."""
     count = len(maps)
     if not 1 <= queries <= count - 1:
         raise ValueError(f"queries must be between 1 and the number of images − 1 ({count - 1}), got {queries}.")
     if not measurable(maps, max_shift):
         raise ValueError(f"the older attribute has {maps.shape[1]} positions: too few for shifts of "
                          f"±{max_shift} (it needs more than {2 * max_shift}).")
+    maps = maps - maps.mean(axis=0, keepdims=True)
     shifts = np.arange(-max_shift, max_shift + 1)
     query_windows = _windows(maps[:queries], 0, max_shift)
     between, itself = np.empty(len(shifts)), np.empty(len(shifts))
@@ -137,19 +153,25 @@ def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT)
     for i, shift in enumerate(shifts):
         correlation = query_windows @ _windows(maps, int(shift), max_shift).T  # (Q, N)
         itself[i] = correlation[rows, rows].mean()
-        correlation[rows, rows] = -np.inf  # another image, never the query itself
-        partner[:, i] = correlation.argmax(axis=1)
-        partner_similarity[:, i] = correlation[rows, partner[:, i]]
+        partner[:, i], partner_similarity[:, i] = _best_other(correlation)
         between[i] = partner_similarity[:, i].mean()
-    return {"shifts": shifts, "between": between, "self": itself, "partner": partner,
+    generator = np.random.default_rng(seed)
+    orders = np.argsort(generator.random((len(maps), maps.shape[1])), axis=1)  # one row order per image
+    shuffled = np.take_along_axis(maps, orders[:, :, None], axis=1)
+    null = float(_best_other(query_windows @ _windows(shuffled, 0, max_shift).T)[1].mean())
+    return {"shifts": shifts, "between": between, "self": itself, "null": null, "partner": partner,
             "partner_similarity": partner_similarity}
 
 
-def translation_ratio(between: np.ndarray, shifts: np.ndarray) -> float:
-    """½(between[−1] + between[+1]) / between[0]: near 1 when shifted partners match as well as unshifted."""
-    shifts = np.asarray(shifts)
-    centre = float(between[shifts == 0][0])
-    return float(np.mean([between[shifts == -1][0], between[shifts == 1][0]]) / centre)
+def gains(between: np.ndarray, null: float) -> np.ndarray:
+    """(between[τ] − null) / (1 − null) for every shift: 0 at chance, 1 for a perfect match."""
+    return (np.asarray(between) - null) / max(1.0 - null, 1e-12)
+
+
+def translation_score(between: np.ndarray, shifts: np.ndarray, null: float) -> float:
+    """The mean gain of the shifts ±1."""
+    shifts, gain = np.asarray(shifts), gains(between, null)
+    return float(np.mean([gain[shifts == -1][0], gain[shifts == 1][0]]))
 
 
 def calibrate_batchnorm(model: torch.nn.Module, images, batch_size: int = 50) -> torch.nn.Module:
@@ -181,22 +203,24 @@ def untrained_like(run: Run, images, device) -> torch.nn.Module:
 
 
 def layer_translations(maps: list[np.ndarray], queries: int, max_shift: int = MAX_SHIFT) -> dict:
-    """Per layer: ``ratio``, ``between`` and ``self`` (layers × shifts), NaN where a layer's older
-    attribute is too short (layer 1); ``partner``/``partner_similarity`` of the last layer."""
+    """Per layer: ``translation`` (the score), ``unshifted`` (the gain of τ = 0), ``null``, ``between`` and
+    ``self`` (layers × shifts), NaN where a layer's older attribute is too short (layer 1);
+    ``partner``/``partner_similarity`` of the last layer."""
     shifts = np.arange(-max_shift, max_shift + 1)
     layers = len(maps)
     between = np.full((layers, len(shifts)), np.nan)
     itself = np.full((layers, len(shifts)), np.nan)
-    ratio = np.full(layers, np.nan)
+    translation, unshifted, null = (np.full(layers, np.nan) for _ in range(3))
     last = None
     for layer, layer_maps in enumerate(maps):
         if not measurable(layer_maps, max_shift):
             continue
         result = shift_similarity(layer_maps, queries, max_shift)
-        between[layer], itself[layer] = result["between"], result["self"]
-        ratio[layer] = translation_ratio(result["between"], shifts)
+        between[layer], itself[layer], null[layer] = result["between"], result["self"], result["null"]
+        translation[layer] = translation_score(result["between"], shifts, result["null"])
+        unshifted[layer] = gains(result["between"], result["null"])[shifts == 0][0]
         last = result
-    return {"shifts": shifts, "ratio": ratio, "between": between, "self": itself,
+    return {"shifts": shifts, "translation": translation, "unshifted": unshifted, "null": null, "between": between, "self": itself,
             "partner": last["partner"], "partner_similarity": last["partner_similarity"]}
 
 
@@ -238,8 +262,11 @@ def _compute(run: Run, chosen, queries: int, device, report: Report | None, bar:
                                  progress=lambda n: advance(n, "untrained control"))
     measured, baseline = layer_translations(trained, queries), layer_translations(control, queries)
     return {"layers": np.arange(1, len(trained) + 1), "shifts": measured["shifts"],
-            "ratio": measured["ratio"], "between": measured["between"], "self": measured["self"],
-            "control_ratio": baseline["ratio"], "control_between": baseline["between"],
+            "translation": measured["translation"], "unshifted": measured["unshifted"], "null": measured["null"],
+            "between": measured["between"], "self": measured["self"],
+            "control_translation": baseline["translation"], "control_unshifted": baseline["unshifted"],
+            "control_null": baseline["null"],
+            "control_between": baseline["between"],
             "control_self": baseline["self"], "partner": measured["partner"],
             "partner_similarity": measured["partner_similarity"], "image_indices": chosen.indices,
             "labels": chosen.labels, "source_text": chosen.source,
@@ -288,13 +315,15 @@ def stored_translations(run_id: str, store: RunStore | None = None) -> dict | No
 
 
 def translations_result(run: Run, analysis) -> dict:
-    """{"run", "model_config", "test_accuracy", "layers", "shifts", "ratio", "between", "self",
-    "control_ratio", "control_between", "control_self", "partner", "partner_similarity",
+    """{"run", "model_config", "test_accuracy", "layers", "shifts", "translation", "unshifted", "null",
+    "between", "self", "control_translation", "control_unshifted", "control_null", "control_between", "control_self", "partner", "partner_similarity",
     "image_indices", "labels", "images", "queries", "source", "seconds", "computed", "path"}."""
     values = analysis.values
     metrics = run.metrics
     result = {key: np.asarray(values[key]) for key in (
-        "layers", "shifts", "ratio", "between", "self", "control_ratio", "control_between", "control_self",
+        "layers", "shifts", "translation", "unshifted", "null", "between", "self", "control_translation",
+        "control_unshifted", "control_null",
+        "control_between", "control_self",
         "partner", "partner_similarity", "image_indices", "labels")}
     result.update({
         "run": run.id, "model_config": dict(run.config.get("model_config", {})),
