@@ -194,15 +194,18 @@ def test_what_cannot_be_reproduced_says_why():
         row = result.row(key)
         assert row.status == "not reproducible here" and row.command == "" and "not at hand" in row.note
     assert "Roto-translation scattering + SVM, CIFAR-10" in result.row("roto_svm_caltech").note
-    hierarchical = result.row("hierarchical")
-    assert hierarchical.status == "not reproducible here" and "no such model" in hierarchical.note
+    unknown = board(models=["cnn13"]).row("hierarchical")  # a row whose model is not registered
+    assert unknown.status == "not reproducible here" and "no such model" in unknown.note
 
 
-def test_the_hierarchical_cnn_is_measured_once_its_model_exists():
-    config = {**make_config("cnn13", width=32), "model": "hierarchical"}  # stands for its future model
-    row = board(run_info(config, 0.9), models=["cnn13", "hierarchical"]).row("hierarchical")
-    assert row.status == "measured" and row.measured == pytest.approx(90.0)
-    assert row.command.startswith("python -c")  # no `explorer train hierarchical` yet
+def test_the_hierarchical_cnn_row_takes_a_released_configuration_run_on_all_of_cifar10():
+    row = board().row("hierarchical")
+    assert row.status == "not yet run" and parse(row.command).command == "train"
+    assert row.command.split()[:3] == ["explorer", "train", "hcnn"] and "hcnn-paper" in row.command
+    measured = board(run_info(make_config("hcnn", schedule="hcnn-paper"), 0.9)).row("hierarchical")
+    assert measured.status == "measured" and measured.measured == pytest.approx(90.0)
+    small = make_config("hcnn", filters=8, limit_train=10_000, epochs=3)  # the CPU run: neither its size nor data
+    assert board(run_info(small, 0.5)).row("hierarchical").status == "not yet run"
 
 
 # -- the CIFAR-10 copy ---------------------------------------------------------------------------------------
