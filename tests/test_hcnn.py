@@ -197,6 +197,7 @@ def test_the_paper_schedule_steps_down_at_its_epochs():
         check_schedule({**schedule, "decay": {"kind": "piecewise", "milestones": [1, 2], "factors": [1.0, 0.5]}})
 
 
+@pytest.mark.slow
 def test_it_learns_the_synthetic_stripes_and_its_command_rebuilds_the_run(tmp_path):
     from explorer.jobs import _parse_train_args, train_arguments
     from explorer.runs import RunStore, run_id
@@ -204,8 +205,8 @@ def test_it_learns_the_synthetic_stripes_and_its_command_rebuilds_the_run(tmp_pa
     from explorer.training import make_config, train
 
     with torch.enable_grad():
-        config = make_config("hcnn", filters=6, kernel_old=3, kernel_new=5, dataset="synthetic", epochs=3,
-                             limit_train=512, limit_test=128, batch_size=64, lr=0.05)
+        config = make_config("hcnn", filters=5, kernel_old=3, kernel_new=5, dataset="synthetic", epochs=3,
+                             limit_train=256, limit_test=128, batch_size=32, lr=0.05)
         run = train(config, store=RunStore(tmp_path), progress=False, device="cpu")
     assert run.metrics[-1]["test_acc"] >= 0.85
     argv = train_arguments(config)

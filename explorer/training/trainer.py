@@ -307,6 +307,9 @@ def _fit(run: Run, config: dict, train_data: DeviceData, test_data: DeviceData,
     schedule, epochs, seed = config["schedule"], config["epochs"], config["seed"]
     _seed(seed)  # the same initial weights on every rank
     model = prepare_model(config, device)
+    if checkpoint is None:
+        log(f"{registry.get(config['model']).describe(config['model_config'])}: "
+            f"{sum(p.numel() for p in model.parameters()):,} parameters")
     if world.active:
         kept = distributed.synchronise_batchnorm(model, device)  # before the optimizer sees the parameters
         if kept:
