@@ -31,6 +31,7 @@ LIVE_PAGES = {
     "06_layerwise_lsv": ("layers", "Separation: test accuracy against depth"),
     "07_roto_translation": ("roto", "Re h along θ1 (L = 8, K = 2)"),
     "08_hybrids_small_data": ("hybrids", "Gain over cnn13 K=4 relu, same images"),
+    "09_hierarchical_cnn": ("hierarchical", "Layer 11: attribute map"),  # the notebook's tiny run, selected
 }
 # The filter as README configures it: nbstripout's defaults plus the kernel's language_info (its Python
 # version would differ between readers).
