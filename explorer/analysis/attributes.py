@@ -37,7 +37,7 @@ from explorer.config import default_device
 from explorer.runs import Run, RunStore
 
 ATTRIBUTES_NAME = "attribute_translations"
-ATTRIBUTES_FORMAT = 1
+ATTRIBUTES_FORMAT = 2  # 2: the translation score measured from chance
 DEFAULT_IMAGES = 1000
 DEFAULT_QUERIES = 200
 MAX_SHIFT = 1
