@@ -25,6 +25,7 @@ SCENARIOS = {
                      {"mode": "fourier_global", "keep": 0.2, "unit": 0, "j1": 0}],
     "layers": [{"k": 1}, {"k": 31}, {"rule": "authors"}, {"normalise": False}, {"pca_class": "cat"},
                {"runs": ["cnn13-44da76659d19", "cnn13-7eab578d09c7"]}, {"k": 5, "rule": "talk", "normalise": True}],
+    "hierarchical": [{"layer": 1}, {"layer": 11}, {"image": 5}, {"layer": 2}],  # with an hcnn run: the test's own
 }
 
 

@@ -55,6 +55,11 @@ PAGES: list[PageSpec] = [
              "Scattering + linear / MLP / WRN against CNNs trained on the same 100, 500, 1000 or all CIFAR-10 "
              "images: accuracy against training-set size with its spread over seeds, and where the scattering "
              "prior pays off."),
+    PageSpec("hierarchical", "Hierarchical CNN", "explorer.pages.hierarchical:HierarchicalPage",
+             "The multiscale hierarchical CNN's attribute axes: one layer's map over the older and newest "
+             "attribute for an image you choose, and the translation test layer by layer: do the last layers' "
+             "maps move along the older attribute from image to image, unlike the earlier layers' and an "
+             "untrained network's?"),
     PageSpec("scoreboard", "Scoreboard", "explorer.pages.scoreboard:ScoreboardPage",
              "Every reference figure of the papers and the talk beside the project's own measured result: "
              "its configuration, the command that reproduces it and the machine it ran on, or \"not yet run\"."),
