@@ -155,9 +155,18 @@ def test_the_cli_prints_a_table_and_json(tiny_run, monkeypatch, capsys):
     table = capsys.readouterr().out
     assert "translations along the older attribute" in table
     assert re.search(r"^\s+1\s+—\s+—\s+—\s+—$", table, re.MULTILINE)  # layer 1: no older attribute
-    assert re.search(r"^\s+11(\s+-?\d\.\d{3}){4}$", table, re.MULTILINE)
+    assert re.search(r"^\s+\d+(\s+-?\d+\.\d{3}){4}$", table, re.MULTILINE)  # a measured layer
     assert main(["analyse", "attributes", run.id, "--images", "40", "--queries", "10", "--json"]) in (0, None)
     summary = json.loads(capsys.readouterr().out)
     assert summary["run"] == run.id and len(summary["layers"]) == 11 and summary["layers"][0]["translation"] is None
     assert main(["analyse", "attributes", run.id, "--images", "5", "--queries", "9"]) not in (0, None)
     assert "queries must be fewer" in capsys.readouterr().err
+
+
+def test_maps_that_do_not_differ_between_images_are_not_scored():
+    base = np.random.default_rng(6).normal(size=(1, 6, 4))
+    maps = base + 1e-9 * np.random.default_rng(7).normal(size=(30, 6, 4))  # a collapsed layer: rounding noise
+    result = attributes.layer_translations([maps, translated_families(10, 3, 6, 4, 8)], queries=10)
+    assert np.isnan(result["translation"][0]) and np.isnan(result["null"][0])
+    assert np.isfinite(result["translation"][1])
+    assert np.isnan(attributes.gains(np.array([1.0, 1.0]), 1.0)).all()

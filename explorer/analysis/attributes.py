@@ -41,6 +41,7 @@ ATTRIBUTES_FORMAT = 2  # 2: the translation score measured from chance
 DEFAULT_IMAGES = 1000
 DEFAULT_QUERIES = 200
 MAX_SHIFT = 1
+VARIATION_FLOOR = 1e-4  # maps varying less than this fraction of their size between images are not compared
 CONTROL_SEED = 0
 BATCH = {"cpu": 50, "cuda": 500}
 
@@ -68,7 +69,7 @@ def load_hcnn(run_id: str, store: RunStore | None = None) -> Run:
 # -- attribute maps -----------------------------------------------------------------------------------------
 
 def _as_images(images) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(images))
+    x = torch.from_numpy(np.array(images))  # a copy: shipped images are read-only
     if x.ndim == 3:
         x = x.unsqueeze(0)
     if x.ndim != 4 or x.shape[1] != 3:
@@ -136,15 +137,22 @@ def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT,
     """For maps (N, A, F) whose first ``queries`` are the queries, centred by their mean over the N images:
     ``shifts`` (−T … T), ``between`` and ``self`` (one value per shift), ``null`` (see the module's text),
     ``partner`` (queries × shifts: the index of each query's best other image at each shift) and
-    ``partner_similarity`` (its correlation). ``seed``: the rows' random orders of the null."""
+    ``partner_similarity`` (its correlation). ``seed``: the rows' random orders of the null. All NaN when
+    the maps hardly differ between images (less than ``VARIATION_FLOOR`` of their size)."""
     count = len(maps)
     if not 1 <= queries <= count - 1:
         raise ValueError(f"queries must be between 1 and the number of images − 1 ({count - 1}), got {queries}.")
     if not measurable(maps, max_shift):
         raise ValueError(f"the older attribute has {maps.shape[1]} positions: too few for shifts of "
                          f"±{max_shift} (it needs more than {2 * max_shift}).")
-    maps = maps - maps.mean(axis=0, keepdims=True)
     shifts = np.arange(-max_shift, max_shift + 1)
+    centred = maps - maps.mean(axis=0, keepdims=True)
+    if np.abs(centred).max() <= VARIATION_FLOOR * max(np.abs(maps).max(), 1e-30):
+        nan = np.full(len(shifts), np.nan)  # every image gives the same map: correlations of rounding noise
+        return {"shifts": shifts, "between": nan, "self": nan.copy(), "null": float("nan"),
+                "partner": np.zeros((queries, len(shifts)), dtype=np.int64),
+                "partner_similarity": np.full((queries, len(shifts)), np.nan)}
+    maps = centred
     query_windows = _windows(maps[:queries], 0, max_shift)
     between, itself = np.empty(len(shifts)), np.empty(len(shifts))
     partner = np.empty((queries, len(shifts)), dtype=np.int64)
@@ -164,8 +172,10 @@ def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT,
 
 
 def gains(between: np.ndarray, null: float) -> np.ndarray:
-    """(between[τ] − null) / (1 − null) for every shift: 0 at chance, 1 for a perfect match."""
-    return (np.asarray(between) - null) / max(1.0 - null, 1e-12)
+    """(between[τ] − null) / (1 − null) for every shift: 0 at chance, 1 for a perfect match; NaN when chance
+    already matches perfectly (nothing left to gain)."""
+    room = 1.0 - null
+    return (np.asarray(between) - null) / room if room > 1e-6 else np.full(np.shape(between), np.nan)
 
 
 def translation_score(between: np.ndarray, shifts: np.ndarray, null: float) -> float:
