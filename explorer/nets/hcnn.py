@@ -24,6 +24,7 @@ from torch import nn
 from .cnn13 import CIFAR10_MEAN, CIFAR10_STD
 
 N_LAYERS = 11
+BN_EPS = 1e-3  # the released (Keras) epsilon, safer than torch's 1e-5 for near-constant channels
 SPATIAL_STRIDES = {4: 2, 8: 2}  # 1-based layer number → spatial stride (32 → 16 → 8)
 
 
@@ -65,7 +66,7 @@ class PlanarLayer(nn.Module):
     def __init__(self, filters: int):
         super().__init__()
         self.conv = nn.Conv2d(3, filters, 3, padding=1, bias=False)
-        self.norm = nn.BatchNorm2d(filters)
+        self.norm = nn.BatchNorm2d(filters, eps=BN_EPS)
 
     def forward(self, x):
         return F_.elu(self.norm(self.conv(x)))
@@ -79,7 +80,7 @@ class VolumeLayer(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(1, filters, (kernel_new, 3, 3), stride=(2, 1, 1), padding=(kernel_new // 2, 1, 1),
                               bias=False)
-        self.norm = nn.BatchNorm3d(filters)
+        self.norm = nn.BatchNorm3d(filters, eps=BN_EPS)
 
     def forward(self, x):
         h = F_.elu(self.norm(self.conv(x.unsqueeze(1))))  # (B, F, V1', H, W)
@@ -94,9 +95,9 @@ class HierarchicalLayer(nn.Module):
         super().__init__()
         self.spatial_stride = spatial_stride
         self.spatial = nn.Conv2d(1, 2 * filters, 3, bias=False)  # weights only: applied by hierarchical_conv
-        self.spatial_norm = nn.BatchNorm2d(2 * filters)
+        self.spatial_norm = nn.BatchNorm2d(2 * filters, eps=BN_EPS)
         self.attribute = nn.Conv2d(2 * filters, filters, (kernel_old, kernel_new), bias=False)
-        self.attribute_norm = nn.BatchNorm2d(filters)
+        self.attribute_norm = nn.BatchNorm2d(filters, eps=BN_EPS)
 
     def joint(self, x: torch.Tensor) -> torch.Tensor:
         """Before the average: (B, F, V1', V2', H', W'), three attributes (V1', V2', F)."""
