@@ -13,7 +13,6 @@ from explorer.nets.hcnn import HierarchicalCNN, HierarchicalLayer, VolumeLayer, 
 from explorer.training.schedules import check_schedule, get_schedule, lr_at
 
 
-
 @pytest.fixture(autouse=True)
 def _no_gradients():
     with torch.no_grad():
@@ -212,3 +211,18 @@ def test_it_learns_the_synthetic_stripes_and_its_command_rebuilds_the_run(tmp_pa
     argv = train_arguments(config)
     assert argv[:1] == ["hcnn"] and "--kernel-old" in argv
     assert run_id(config_from_args(_parse_train_args(argv))) == run.id
+
+
+def test_the_volume_layers_gradient_is_float64s():
+    """torch 2.13's float32 conv3d gave this layer's weight a wrong gradient on the CPU: the layer avoids it."""
+    torch.manual_seed(6)
+    layer = VolumeLayer(filters=8, kernel_new=11)
+    x, upstream = torch.randn(64, 8, 32, 32), torch.randn(64, 4, 8, 32, 32)  # F = 8, batch 64: conv3d's failing case
+    gradients = []
+    for dtype in (torch.float32, torch.float64):
+        copy = VolumeLayer(filters=8, kernel_new=11).to(dtype)
+        copy.load_state_dict(layer.state_dict())
+        with torch.enable_grad():
+            (copy(x.to(dtype)) * upstream.to(dtype)).sum().backward()
+        gradients.append(copy.conv.weight.grad.double())
+    torch.testing.assert_close(gradients[0], gradients[1], rtol=1e-4, atol=1e-3 * gradients[1].abs().max().item())

@@ -74,17 +74,27 @@ class PlanarLayer(nn.Module):
 
 class VolumeLayer(nn.Module):
     """Layer 2: F filters (k_new, 3, 3) sliding along (v1, u), stride 2 along v1.
-    (B, V1, H, W) → (B, ⌈V1/2⌉, F, H, W)."""
+    (B, V1, H, W) → (B, ⌈V1/2⌉, F, H, W).
+
+    Computed as a 2-D convolution whose input channels are the k_new taps along v1 (each output position's
+    window): on this project's CPU, torch 2.13's float32 `conv3d` gives a wrong weight gradient for this
+    shape (off by half its size against float64), and the training diverged within a few steps."""
 
     def __init__(self, filters: int, kernel_new: int):
         super().__init__()
-        self.conv = nn.Conv3d(1, filters, (kernel_new, 3, 3), stride=(2, 1, 1), padding=(kernel_new // 2, 1, 1),
-                              bias=False)
+        self.kernel_new = kernel_new
+        self.conv = nn.Conv3d(1, filters, (kernel_new, 3, 3), bias=False)  # weights only, (F, 1, k, 3, 3)
         self.norm = nn.BatchNorm3d(filters, eps=BN_EPS)
 
     def forward(self, x):
-        h = F_.elu(self.norm(self.conv(x.unsqueeze(1))))  # (B, F, V1', H, W)
-        return h.transpose(1, 2)
+        batch, _, height, width = x.shape
+        k = self.kernel_new
+        windows = F_.pad(x, (0, 0, 0, 0, k // 2, k // 2)).unfold(1, k, 2)  # (B, V1', H, W, k)
+        positions = windows.shape[1]
+        windows = windows.permute(0, 1, 4, 2, 3).reshape(batch * positions, k, height, width)
+        h = F_.conv2d(windows, self.conv.weight.squeeze(1), padding=1)  # (B·V1', F, H, W)
+        h = h.reshape(batch, positions, -1, height, width).transpose(1, 2)  # (B, F, V1', H, W) for the BN
+        return F_.elu(self.norm(h)).transpose(1, 2)
 
 
 class HierarchicalLayer(nn.Module):
