@@ -78,10 +78,14 @@ def _map_image(values, layer: int, title: str, size=None) -> hv.Image:
     clim = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if clim[0] == clim[1]:
         clim = (clim[0] - 0.5, clim[1] + 0.5)
+    empty = not finite.size
+    if empty:  # an all-NaN image makes HoloViews warn (nanmin of nothing): a transparent one says the same
+        values = np.zeros_like(values)
     image = hv.Image(as_float32(values[::-1]), bounds=(-0.5, -0.5, cols - 0.5, rows - 0.5), kdims=[xd, yd],
                      vdims=[vd])
     return image.opts(cmap="viridis", clim=clim, colorbar=True, tools=["hover"], toolbar="below", framewise=True,
-                      title=title, xticks=_index_ticks(cols), yticks=_index_ticks(rows), **(size or MAP_SIZE))
+                      title=title, xticks=_index_ticks(cols), yticks=_index_ticks(rows), alpha=0.0 if empty else 1.0,
+                      **(size or MAP_SIZE))
 
 
 def _index_ticks(count: int) -> list[int]:
