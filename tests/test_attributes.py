@@ -170,3 +170,11 @@ def test_maps_that_do_not_differ_between_images_are_not_scored():
     assert np.isnan(result["translation"][0]) and np.isnan(result["null"][0])
     assert np.isfinite(result["translation"][1])
     assert np.isnan(attributes.gains(np.array([1.0, 1.0]), 1.0)).all()
+
+
+def test_the_stored_test_on_the_most_images_is_the_one_read(tiny_run):
+    store, run = tiny_run
+    attributes.analyse_attributes(run.id, images=40, queries=10, store=store, progress=False)
+    attributes.analyse_attributes(run.id, images=50, queries=10, store=store, progress=False)
+    attributes.analyse_attributes(run.id, images=45, queries=10, store=store, progress=False)
+    assert attributes.stored_translations(run.id, store)["images"] == 50

@@ -313,11 +313,15 @@ def analyse_attributes(run_id: str, images: int = DEFAULT_IMAGES, queries: int =
 
 
 def stored_translations(run_id: str, store: RunStore | None = None) -> dict | None:
-    """The stored translation test (on the default CIFAR-10 test images, else on the shipped samples),
-    or None when the run's current weights have none. Never computes."""
+    """The stored translation test of the run's current weights on the most images (the default 1,000
+    CIFAR-10 test images, the 300 shipped samples, or what `explorer analyse attributes --images N`
+    stored), or None when there is none. Never computes."""
     store = store if store is not None else RunStore()
     run = load_hcnn(run_id, store)
-    for params in (translations_params(), translations_params(300, DEFAULT_QUERIES, "shipped-samples")):
+    candidates = [entry.params for entry in store.info(run.id).analyses
+                  if entry.name == ATTRIBUTES_NAME and entry.current and not entry.error
+                  and isinstance(entry.params, dict) and entry.params.get("format") == ATTRIBUTES_FORMAT]
+    for params in sorted(candidates, key=lambda p: (p.get("images", 0), p.get("queries", 0)), reverse=True):
         analysis = _stored(store, run.id, params)
         if analysis is not None:
             return translations_result(run, analysis)
