@@ -1,5 +1,5 @@
 """The Hierarchical CNN page and its figures, built without a browser, on a tiny hierarchical CNN (F = 6)
-trained on the synthetic set with its translation test stored (on the 300 shipped test images): the curves
+trained on the synthetic set with its translation test stored (on 100 of the shipped test images): the curves
 are the stored test's numbers, the attribute map is the network's own at layers 1 and 11, the example's
 partner is the stored one, forward passes run off the calling thread when served, a run without a stored
 test is computed by the Compute button (with progress), and a store without hcnn runs, runs without or with
@@ -34,7 +34,7 @@ TINY = dict(filters=6, epochs=1, dataset="synthetic", limit_train=64, limit_test
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """A store with one tiny hcnn and its translation test, and a copy of the run without the test. About
-    fifteen seconds of training and forty of analysis on one CPU thread."""
+    fifteen seconds of training and fifteen of analysis on one CPU thread."""
     root = tmp_path_factory.mktemp("hcnn-store")
     bare = tmp_path_factory.mktemp("hcnn-bare")
     with pytest.MonkeyPatch.context() as mp:
@@ -43,7 +43,7 @@ def tiny(tmp_path_factory):
         store = RunStore()
         run = train(make_config("hcnn", **TINY), store=store, progress=False, device="cpu")
         shutil.copytree(root / "runs" / run.id, bare / "runs" / run.id)
-        result = analyse_attributes(run.id, images=300, queries=200, store=store, progress=False, device="cpu")
+        result = analyse_attributes(run.id, images=100, queries=50, store=store, progress=False, device="cpu")
     return {"root": root, "bare": bare, "run": run.id, "result": result}
 
 
@@ -155,7 +155,7 @@ def test_page_draws_the_stored_test(in_store):
     score, control = result["translation"], result["control_translation"]
     assert f"translation score **{score[-1]:.3f}** trained" in page.verdict.object
     assert f"against **{control[-1]:.3f}** untrained" in page.verdict.object
-    assert f"{in_store['run']} · 200 queries, 300 shipped images" in plot(root, "Translations along").title.text
+    assert f"{in_store['run']} · 50 queries, 100 shipped images" in plot(root, "Translations along").title.text
     assert stale_ranges(root) == []
 
 
@@ -196,7 +196,7 @@ def test_another_image_redraws_the_map_from_the_cache(in_store):
     assert stale_ranges(root) == []
 
 
-@pytest.mark.parametrize("query", [0, 199])
+@pytest.mark.parametrize("query", [0, 49])
 def test_example_is_the_stored_best_partner_at_plus_one(in_store, query):
     result = in_store["result"]
     page, root = page_on(in_store["run"], query=query)
@@ -216,9 +216,9 @@ def test_example_is_the_stored_best_partner_at_plus_one(in_store, query):
 
 def test_query_bounds_follow_the_stored_test(in_store):
     page, _ = page_on(in_store["run"])
-    assert page.param.query.bounds == (0, 199)
+    assert page.param.query.bounds == (0, 49)
     with pytest.raises(ValueError):
-        page.query = 200
+        page.query = 50
 
 
 def test_forward_passes_run_off_the_calling_thread_when_served(in_store, monkeypatch):
@@ -353,10 +353,10 @@ def test_example_needs_the_dataset_its_test_was_computed_on(in_store):
 def test_show_page_in_a_notebook(in_store):
     from explorer.pages.notebook import show_page
 
-    row = show_page("hierarchical", layer=4, image=2, query=150)
+    row = show_page("hierarchical", layer=4, image=2, query=40)
     root = row.get_root(bokeh.document.Document())
     assert row.page.controls in row.objects[0].objects
-    assert row.page.query == 150 and plot(root, "Query 150 (")
+    assert row.page.query == 40 and plot(root, "Query 40 (")
     assert plot(root, "Layer 4: attribute map") and plot(root, "Image 2:")
     row.page.layer = 9
     assert plot(root, "Layer 9: attribute map")

@@ -50,7 +50,7 @@ def hcnn_server(tmp_path_factory):
         mp.setenv(STORE_ENV, str(store))
         mp.delenv("EXPLORER_DATA", raising=False)
         run = train(make_config("hcnn", **TINY), store=RunStore(), progress=False, device="cpu")
-        analyse_attributes(run.id, images=300, queries=200, progress=False, device="cpu")
+        analyse_attributes(run.id, images=100, queries=50, progress=False, device="cpu")
     port = free_port()
     proc = start_server(port, env={"EXPLORER_STORE": str(store), "EXPLORER_DATA": ""})
     try:
@@ -114,11 +114,11 @@ def test_layer_slider_image_and_query(page, hcnn_server, screenshots):
     query = slider(page, "Query of the last layer")
     query.focus()
     query.press("End")
-    figure(page, "Query 199 (")
-    figure(page, "Query 199: layer 11 map")
+    figure(page, "Query 49 (")
+    figure(page, "Query 49: layer 11 map")
     wait_idle(page)
     no_error(page)
-    page.screenshot(path=str(screenshots / "hierarchical_image42_query199.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "hierarchical_image42_query49.png"), full_page=True)
 
     page.set_viewport_size({"width": 900, "height": 1600})
     time.sleep(1.0)
