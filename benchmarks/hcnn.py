@@ -27,13 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F_
 from torch.utils.flop_counter import FlopCounterMode
+from training import throughput  # benchmarks/training.py: the same training step, one definition
 
 from explorer.config import default_device
 from explorer.nets import build_model
 from explorer.nets.hcnn import hierarchical_conv
 from explorer.training import make_config
-from explorer.training.data import DeviceData, Split
-from explorer.training.trainer import amp_dtype, device_layout, model_augmenter, prepare_model, train_step
+from explorer.training.trainer import amp_dtype
 
 REFERENCE = ("cnn13 K=32", {"model": "cnn13", "width": 32, "rho": "relu"})
 
@@ -41,43 +41,6 @@ REFERENCE = ("cnn13 K=32", {"model": "cnn13", "width": 32, "rho": "relu"})
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def throughput(config: dict, device: torch.device, batch_size: int, steps: int, warmup: int) -> float:
-    """Images per second of the training step, after ``warmup`` steps."""
-    torch.manual_seed(0)
-    model = prepare_model(config, device)
-    model.train()
-    s = config["schedule"]
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=s["momentum"],
-                                nesterov=s["nesterov"], weight_decay=s["weight_decay"])
-    dtype = amp_dtype(device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    rng = np.random.default_rng(0)
-    n = batch_size * 4
-    data = DeviceData(Split(rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, n)), device)
-    augment = model_augmenter(config, model)
-    shuffle, gen = torch.Generator().manual_seed(0), torch.Generator(device=device).manual_seed(0)
-
-    def batches():
-        while True:
-            yield from data.batches(batch_size, shuffle)
-
-    stream = batches()
-
-    def step():
-        x, y = next(stream)
-        loss, _ = train_step(model, optimizer, scaler, device_layout(augment(x, gen), model), y, dtype)
-        return loss
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    started = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-    loss.item()  # waits for the device
-    return steps * batch_size / (time.perf_counter() - started)
 
 
 def size_and_cost(config: dict) -> tuple[int, float]:
@@ -174,7 +137,7 @@ def main() -> None:
     for name, kwargs in models:
         config = make_config(**kwargs)
         params, macs = size_and_cost(config)
-        rate = throughput(config, device, batch, steps, warmup)
+        rate = throughput(config, device, steps, warmup, batch)
         if reference_rate is None:
             reference_rate, reference_macs = rate, macs
         print(f"{name:<20} {params:>9,} params {macs / 1e6:8.1f} M MACs/image ({macs / reference_macs:5.1f}× ref)  "

@@ -14,8 +14,9 @@ tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
 # Our own packages, and the test modules that tests and benchmarks import from one another (tests/ is on
-# pytest's path: kymatio_reference, roto_direct, test_channels…).
-LOCAL = {"explorer", "tests", "benchmarks", "helpers"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+# pytest's path: kymatio_reference, roto_direct, test_channels…; a benchmark's folder is on its own path).
+LOCAL = ({"explorer", "tests", "benchmarks", "helpers"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+         | {p.stem for p in (ROOT / "benchmarks").glob("*.py")})
 
 
 def imported_modules(folder: Path) -> set[str]:
