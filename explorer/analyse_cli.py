@@ -42,12 +42,12 @@ and stored beside the run. With ``--json`` it prints exactly this object::
                  "lsv": [|Γ¹|, …, |Γ³¹|]}, …]}
 
 ``explorer analyse attributes RUN [--images N] [--queries Q] [--json]``: per layer of a hierarchical-CNN
-run, the translation score along its older attribute for the trained network and for the same network
+run, the translation ratio along its older attribute for the trained network and for the same network
 untrained (`explorer.analysis.attributes`), on N CIFAR-10 test images (default 1,000; the 300 shipped
 samples without a dataset), computed once and stored beside the run. ``--json`` prints
-{"run", "test_accuracy", "images", "queries", "source", "layers": [{"layer": j, "translation": t | null,
-"unshifted": u | null, "control_translation": t | null, "self": s | null}, …]} (null where a layer has no
-older attribute: layer 1).
+{"run", "test_accuracy", "images", "queries", "source", "layers": [{"layer": j, "translation": r | null,
+"unshifted": c | null, "control_translation": r | null, "self": s | null}, …]} (r: the ratio, c: the best
+unshifted partner's correlation; null where a layer is not measured: layer 1).
 """
 from __future__ import annotations
 
@@ -317,10 +317,11 @@ def _attributes(args) -> None:
     if result["test_accuracy"] is not None:
         print(f"the network's own test accuracy: {result['test_accuracy']:.2%}")
     keys = ("translation", "unshifted", "control_translation", "self")
-    print(f"{'layer':>5}  {'shift ±1':>8}  {'unshifted':>9}  {'untrained ±1':>12}  {'self ±1':>7}")
+    print(f"{'layer':>5}  {'ratio':>8}  {'unshifted':>9}  {'untrained':>12}  {'self ±1':>7}")
     for row in rows:
         cells = ["—" if row[key] is None else f"{row[key]:.3f}" for key in keys]
         print(f"{row['layer']:>5}  {cells[0]:>8}  {cells[1]:>9}  {cells[2]:>12}  {cells[3]:>7}")
-    print("shift ±1 / unshifted: how far an image's best partner, shifted by one attribute position or not, "
-          "matches from chance (0) to perfectly (1); translations are present where shift ±1 is well above 0. "
-          "self ±1: an image's map against itself shifted (smoothness).")
+    print("ratio: how well an image's best partner shifted by ±1 along the older attribute correlates, over how well "
+          "its best unshifted partner does (unshifted: that correlation); untrained: the ratio of the same network "
+          "untrained; self ±1: an image's map against itself shifted (near 1: maps that hardly change along the "
+          "attribute, so a ratio near 1 means invariance rather than translations between images).")

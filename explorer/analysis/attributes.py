@@ -12,14 +12,13 @@ ones — is measured here as follows, per layer, on N images of which the first 
 - s(x, y, τ): the Pearson correlation between the rows T … A−T−1 of z(x) and the rows T+τ … A−T−1+τ of
   z(y) (T = ``max_shift``; every τ compares the same number of values, so no shift is favoured);
 - ``between[τ]``: over the queries, the mean of the best s(q, r, τ) over every other image r;
-- ``null``: the same best match when each other image's rows are put in a random order: what searching
-  N images finds by chance, with no alignment between rows;
-- the gain of a shift τ, (between[τ] − null) / (1 − null): the way from chance (0) to a perfect match (1);
-- the **translation score**: the mean gain of τ = ±1. Near 0, an image's best partner shifted by one
-  attribute position matches no better than chance: no translations. Translations are present when it is
-  well above 0, comparable to the gain of unshifted partners (``unshifted``: the gain of τ = 0);
-- ``self[τ]``: the mean s(q, q, τ): how smooth the maps are along the axis, so that a high ratio from mere
-  smoothness shows;
+- the **translation ratio** ½(between[−1] + between[+1]) / between[0]: near 1 (or above) when an image's best
+  partner shifted by one attribute position matches as well as its best unshifted partner, well below 1 when
+  shifted partners match worse. It is compared across layers (every layer 2–11 has the same A × F shape) and
+  with the control below; ``unshifted`` is between[0] itself;
+- ``self[τ]``: the mean s(q, q, τ): how smooth the maps are along the axis. A ratio near 1 with a
+  self-similarity near 1 says the maps hardly change along the attribute (invariance), not that images
+  are translates of one another;
 - the **control**: the same network untrained (seeded initial weights, its BatchNorm statistics measured
   on the same images): what the architecture gives before any learning.
 
@@ -37,7 +36,7 @@ from explorer.config import default_device
 from explorer.runs import Run, RunStore
 
 ATTRIBUTES_NAME = "attribute_translations"
-ATTRIBUTES_FORMAT = 2  # 2: the translation score measured from chance
+ATTRIBUTES_FORMAT = 3  # 3: the translation ratio (a row-shuffled chance level was contaminated at A = 4)
 DEFAULT_IMAGES = 1000
 DEFAULT_QUERIES = 200
 MAX_SHIFT = 1
@@ -133,11 +132,10 @@ def _best_other(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best, correlation[rows, best]
 
 
-def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT, seed: int = 0) -> dict:
+def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT) -> dict:
     """For maps (N, A, F) whose first ``queries`` are the queries, centred by their mean over the N images:
-    ``shifts`` (−T … T), ``between`` and ``self`` (one value per shift), ``null`` (see the module's text),
-    ``partner`` (queries × shifts: the index of each query's best other image at each shift) and
-    ``partner_similarity`` (its correlation). ``seed``: the rows' random orders of the null. All NaN when
+    ``shifts`` (−T … T), ``between`` and ``self`` (one value per shift), ``partner`` (queries × shifts: the
+    index of each query's best other image at each shift) and ``partner_similarity`` (its correlation). All NaN when
     the maps hardly differ between images (less than ``VARIATION_FLOOR`` of their size)."""
     count = len(maps)
     if not 1 <= queries <= count - 1:
@@ -149,7 +147,7 @@ def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT,
     centred = maps - maps.mean(axis=0, keepdims=True)
     if np.abs(centred).max() <= VARIATION_FLOOR * max(np.abs(maps).max(), 1e-30):
         nan = np.full(len(shifts), np.nan)  # every image gives the same map: correlations of rounding noise
-        return {"shifts": shifts, "between": nan, "self": nan.copy(), "null": float("nan"),
+        return {"shifts": shifts, "between": nan, "self": nan.copy(),
                 "partner": np.zeros((queries, len(shifts)), dtype=np.int64),
                 "partner_similarity": np.full((queries, len(shifts)), np.nan)}
     maps = centred
@@ -163,25 +161,16 @@ def shift_similarity(maps: np.ndarray, queries: int, max_shift: int = MAX_SHIFT,
         itself[i] = correlation[rows, rows].mean()
         partner[:, i], partner_similarity[:, i] = _best_other(correlation)
         between[i] = partner_similarity[:, i].mean()
-    generator = np.random.default_rng(seed)
-    orders = np.argsort(generator.random((len(maps), maps.shape[1])), axis=1)  # one row order per image
-    shuffled = np.take_along_axis(maps, orders[:, :, None], axis=1)
-    null = float(_best_other(query_windows @ _windows(shuffled, 0, max_shift).T)[1].mean())
-    return {"shifts": shifts, "between": between, "self": itself, "null": null, "partner": partner,
+    return {"shifts": shifts, "between": between, "self": itself, "partner": partner,
             "partner_similarity": partner_similarity}
 
 
-def gains(between: np.ndarray, null: float) -> np.ndarray:
-    """(between[τ] − null) / (1 − null) for every shift: 0 at chance, 1 for a perfect match; NaN when chance
-    already matches perfectly (nothing left to gain)."""
-    room = 1.0 - null
-    return (np.asarray(between) - null) / room if room > 1e-6 else np.full(np.shape(between), np.nan)
-
-
-def translation_score(between: np.ndarray, shifts: np.ndarray, null: float) -> float:
-    """The mean gain of the shifts ±1."""
-    shifts, gain = np.asarray(shifts), gains(between, null)
-    return float(np.mean([gain[shifts == -1][0], gain[shifts == 1][0]]))
+def translation_ratio(between: np.ndarray, shifts: np.ndarray) -> float:
+    """½(between[−1] + between[+1]) / between[0]; NaN when unshifted partners do not correlate at all."""
+    shifts, between = np.asarray(shifts), np.asarray(between)
+    centre = float(between[shifts == 0][0])
+    shifted = float(np.mean([between[shifts == -1][0], between[shifts == 1][0]]))
+    return shifted / centre if centre > 1e-9 else float("nan")
 
 
 def calibrate_batchnorm(model: torch.nn.Module, images, batch_size: int = 50) -> torch.nn.Module:
@@ -213,24 +202,24 @@ def untrained_like(run: Run, images, device) -> torch.nn.Module:
 
 
 def layer_translations(maps: list[np.ndarray], queries: int, max_shift: int = MAX_SHIFT) -> dict:
-    """Per layer: ``translation`` (the score), ``unshifted`` (the gain of τ = 0), ``null``, ``between`` and
-    ``self`` (layers × shifts), NaN where a layer's older attribute is too short (layer 1);
+    """Per layer: ``translation`` (the ratio), ``unshifted`` (between[0]), ``between`` and ``self``
+    (layers × shifts), NaN where a layer's older attribute is too short (layer 1);
     ``partner``/``partner_similarity`` of the last layer."""
     shifts = np.arange(-max_shift, max_shift + 1)
     layers = len(maps)
     between = np.full((layers, len(shifts)), np.nan)
     itself = np.full((layers, len(shifts)), np.nan)
-    translation, unshifted, null = (np.full(layers, np.nan) for _ in range(3))
+    translation, unshifted = np.full(layers, np.nan), np.full(layers, np.nan)
     last = None
     for layer, layer_maps in enumerate(maps):
         if not measurable(layer_maps, max_shift):
             continue
         result = shift_similarity(layer_maps, queries, max_shift)
-        between[layer], itself[layer], null[layer] = result["between"], result["self"], result["null"]
-        translation[layer] = translation_score(result["between"], shifts, result["null"])
-        unshifted[layer] = gains(result["between"], result["null"])[shifts == 0][0]
+        between[layer], itself[layer] = result["between"], result["self"]
+        translation[layer] = translation_ratio(result["between"], shifts)
+        unshifted[layer] = result["between"][shifts == 0][0]
         last = result
-    return {"shifts": shifts, "translation": translation, "unshifted": unshifted, "null": null, "between": between, "self": itself,
+    return {"shifts": shifts, "translation": translation, "unshifted": unshifted, "between": between, "self": itself,
             "partner": last["partner"], "partner_similarity": last["partner_similarity"]}
 
 
@@ -272,10 +261,9 @@ def _compute(run: Run, chosen, queries: int, device, report: Report | None, bar:
                                  progress=lambda n: advance(n, "untrained control"))
     measured, baseline = layer_translations(trained, queries), layer_translations(control, queries)
     return {"layers": np.arange(1, len(trained) + 1), "shifts": measured["shifts"],
-            "translation": measured["translation"], "unshifted": measured["unshifted"], "null": measured["null"],
+            "translation": measured["translation"], "unshifted": measured["unshifted"],
             "between": measured["between"], "self": measured["self"],
             "control_translation": baseline["translation"], "control_unshifted": baseline["unshifted"],
-            "control_null": baseline["null"],
             "control_between": baseline["between"],
             "control_self": baseline["self"], "partner": measured["partner"],
             "partner_similarity": measured["partner_similarity"], "image_indices": chosen.indices,
@@ -329,14 +317,14 @@ def stored_translations(run_id: str, store: RunStore | None = None) -> dict | No
 
 
 def translations_result(run: Run, analysis) -> dict:
-    """{"run", "model_config", "test_accuracy", "layers", "shifts", "translation", "unshifted", "null",
-    "between", "self", "control_translation", "control_unshifted", "control_null", "control_between", "control_self", "partner", "partner_similarity",
+    """{"run", "model_config", "test_accuracy", "layers", "shifts", "translation", "unshifted",
+    "between", "self", "control_translation", "control_unshifted", "control_between", "control_self", "partner", "partner_similarity",
     "image_indices", "labels", "images", "queries", "source", "seconds", "computed", "path"}."""
     values = analysis.values
     metrics = run.metrics
     result = {key: np.asarray(values[key]) for key in (
-        "layers", "shifts", "translation", "unshifted", "null", "between", "self", "control_translation",
-        "control_unshifted", "control_null",
+        "layers", "shifts", "translation", "unshifted", "between", "self", "control_translation",
+        "control_unshifted",
         "control_between", "control_self",
         "partner", "partner_similarity", "image_indices", "labels")}
     result.update({

@@ -244,9 +244,10 @@ class HierarchicalPage(Page):
         score, control = np.asarray(result["translation"]), np.asarray(result["control_translation"])
         unshifted = np.asarray(result["unshifted"])
         accuracy = result["test_accuracy"]
-        return (f"Last layer: translation score **{score[-1]:.3f}** trained (unshifted partners "
-                f"{unshifted[-1]:.3f}) against **{control[-1]:.3f}** untrained; layers 2–4 of the trained "
-                f"network: {np.nanmean(score[1:4]):.3f} on average. "
+        smooth = 0.5 * (np.asarray(result["self"])[:, 0] + np.asarray(result["self"])[:, -1])
+        return (f"Last layer: translation ratio **{score[-1]:.3f}** trained (best unshifted correlation "
+                f"{unshifted[-1]:.3f}, self-similarity at ±1 {smooth[-1]:.3f}) against **{control[-1]:.3f}** "
+                f"untrained; layers 2–4 of the trained network: {np.nanmean(score[1:4]):.3f} on average. "
                 + (f"Test accuracy of the run: {100 * accuracy:.2f} %. " if accuracy is not None else "")
                 + f"{result['queries']} queries among {result['images']} images ({result['source']}).")
 

@@ -25,16 +25,15 @@ CAPTIONS = {
            r"older attribute $$v_{j-1}$$ (rows, the previous filter index subsampled by 2) and newest attribute "
            r"$$v_j$$ (columns, layer $$j$$'s filter index). Layer 1 has one attribute only: a single row "
            r"along $$v_1$$. Colours follow the layer shown.",
-    "translations": r"The translation score per layer: for each query image, the best correlation between its "
-                    r"map and another image's map shifted by $$\tau = \pm 1$$ along $$v_{j-1}$$, as a gain from "
-                    r"chance (0: what the best of the other maps with their rows shuffled reaches) to a perfect "
-                    r"match (1), averaged. Dotted: the same gain for unshifted partners ($$\tau = 0$$). "
-                    r"Translations along the attribute are **present** when the trained network's score (blue) "
-                    r"is high, near its unshifted gain, in the last layers while lower in the earlier layers and "
-                    r"for the untrained control (orange). Dashed: the trained maps' self-similarity at "
-                    r"$$\pm 1$$ (a map against itself shifted by one row), how smooth they are along "
-                    r"$$v_{j-1}$$: a score that merely follows it says smoothness, not translation. Layer 1 has "
-                    r"no older attribute: no point. Grey line: the layer shown above.",
+    "translations": r"The translation ratio per layer: for each query image, the best correlation between its "
+                    r"map and another image's map shifted by $$\tau = \pm 1$$ along $$v_{j-1}$$, over the best "
+                    r"correlation with an unshifted one, averaged over the queries. Near 1 (or above): shifted "
+                    r"partners match as well as unshifted ones. Dotted: the best unshifted partner's correlation "
+                    r"itself. Dashed: the trained maps' self-similarity at $$\pm 1$$ (a map against itself shifted "
+                    r"by one row): when it is near 1 as well, the maps hardly change along $$v_{j-1}$$, which is "
+                    r"invariance rather than translations between images. Compare the trained network (blue) with "
+                    r"the untrained control (orange), and the last layers with the first. Layer 1 has no older "
+                    r"attribute: no point. Grey line: the layer shown above.",
     "example_images": "A query image of the analysis and its best partner at shift +1 in the last layer: the "
                       "other image whose map, moved by one position along the older attribute, correlates "
                       "best with the query's.",
@@ -47,8 +46,8 @@ CAPTIONS = {
 }
 
 TRAINED, CONTROL = "trained network", "untrained control"
-UNSHIFTED, SMOOTHNESS = "unshifted partners (trained)", "self-similarity at ±1 (trained)"
-# curve → (the analysis' key, colour, dash); the unshifted gain and the smoothness are the trained network's
+UNSHIFTED, SMOOTHNESS = "best unshifted correlation (trained)", "self-similarity at ±1 (trained)"
+# curve → (the analysis' key, colour, dash); the unshifted correlation and the smoothness are the trained network's
 CURVES = {TRAINED: ("translation", "#1f77b4", "solid"), CONTROL: ("control_translation", "#ff7f0e", "solid"),
           UNSHIFTED: ("unshifted", "#1f77b4", "dotted"), SMOOTHNESS: (None, "#1f77b4", "dashed")}
 MAP_SIZE = {"frame_width": 360, "frame_height": 200}
@@ -170,11 +169,11 @@ def _padded(values, always=(0.0, 1.0)) -> tuple[float, float]:
 
 
 def translation_figure(result: dict | None, layer: int | None = None, note: str = "") -> hv.Overlay:
-    """The translation score against the layer for the trained network and its untrained control, with the
-    trained network's unshifted gain (dotted) and self-similarity at ±1 (dashed), the levels 0 and 1 and the
+    """The translation ratio against the layer for the trained network and its untrained control, with the
+    trained network's best unshifted correlation (dotted) and self-similarity at ±1 (dashed), the levels 0 and 1 and the
     layer `layer` marked. None: the same figure without data, saying `note`."""
     xd = hv.Dimension("hc_layer", label="layer j")
-    yd = hv.Dimension("hc_score", label="gain from chance · self-similarity")
+    yd = hv.Dimension("hc_score", label="ratio · correlation")
     if result is None:
         curves = {label: (np.array([np.nan]), np.array([np.nan])) for label in CURVES}
         title = f"Translations along the older attribute: no analysis\n{note}"
