@@ -78,9 +78,7 @@ def add_parser(subparsers) -> None:
     spectra.add_argument("--effective", action="store_true",
                          help="the effective weights W₁·diag(1/σ) on raw coefficients (default: W₁ as "
                          "learned, on BN-normalised coefficients)")
-    spectra.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
-                         "in `python -m pydoc explorer.analyse_cli`)")
-    add_store_option(spectra)
+    _add_output_options(spectra, device=False, data=False)
     spectra.set_defaults(func=_spectra)
 
     threshold = actions.add_parser(
@@ -100,9 +98,7 @@ def add_parser(subparsers) -> None:
                            help="N test images balanced over the classes (a fast estimate)")
     threshold.add_argument("--sweep", action="store_true",
                            help="every fraction, both domains and both modes; stored beside the run")
-    threshold.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    threshold.add_argument("--json", action="store_true", help="machine-readable output")
-    add_store_option(threshold)
+    _add_output_options(threshold, data=False)
     threshold.set_defaults(func=_threshold)
 
     layers = actions.add_parser(
@@ -121,29 +117,32 @@ def add_parser(subparsers) -> None:
                         "or authors (a k-NN classifier, each point its own first neighbour)")
     layers.add_argument("--k", type=int, nargs="+", default=[1, 5, 31], metavar="K",
                         help="the |Γᵏ| columns of the table, k in 1..31 (default: 1 5 31)")
-    layers.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    layers.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
-                        "in `python -m pydoc explorer.analyse_cli`)")
-    add_data_option(layers)
-    add_store_option(layers)
+    _add_output_options(layers)
     layers.set_defaults(func=_layers)
 
     attributes = actions.add_parser(
         "attributes", help="translations along the attributes of a hierarchical CNN, layer by layer",
         description="Per layer of a hierarchical-CNN run: how well an image's best partner shifted by one "
-        "position along the older attribute matches, against unshifted partners and chance (the translation "
+        "position along the older attribute matches, against the best unshifted partner (the translation "
         "ratio, science.md §5), for the trained network and the same network untrained. Stored beside the run.")
     attributes.add_argument("run", help="run id or a unique prefix of an hcnn run")
     attributes.add_argument("--images", type=int, default=1000, metavar="N",
                             help="CIFAR-10 test images, balanced over the classes (default 1,000)")
     attributes.add_argument("--queries", type=int, default=200, metavar="Q",
                             help="how many of them are matched against all the others (default 200)")
-    attributes.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    attributes.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
-                            "in `python -m pydoc explorer.analyse_cli`)")
-    add_data_option(attributes)
-    add_store_option(attributes)
+    _add_output_options(attributes)
     attributes.set_defaults(func=_attributes)
+
+
+def _add_output_options(parser, device: bool = True, data: bool = True) -> None:
+    """The options every analysis shares: where it runs, how it prints, where its data and runs are."""
+    if device:
+        parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (see the schema "
+                        "in `python -m pydoc explorer.analyse_cli`)")
+    if data:
+        add_data_option(parser)
+    add_store_option(parser)
 
 
 # -- spectra ------------------------------------------------------------------------------------------------

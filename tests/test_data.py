@@ -574,3 +574,14 @@ def test_importing_the_computation_side_stays_light():
     )
     result = _run(sys.executable, "-c", code)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_the_cached_test_split_follows_the_configured_location(fake_archive_dir, tmp_path, monkeypatch):
+    from explorer.data import sources
+
+    monkeypatch.setenv("EXPLORER_DATA", str(fake_archive_dir))
+    assert len(sources.cifar_test().labels) == PER_BATCH
+    assert sources.cifar_test() is sources.cifar_test()  # read once per location
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetNotFoundError):  # not the copy read from the first location
+        sources.cifar_test()

@@ -509,8 +509,7 @@ def test_pages_keep_working_when_the_dataset_location_is_a_trap(tmp_path, monkey
 
     traps = _traps(tmp_path)
     for location in (traps["self loop"][0], _non_archives(tmp_path)["text"]):
-        monkeypatch.setenv("EXPLORER_DATA", str(location))
-        sources.cifar_test.cache_clear()
+        monkeypatch.setenv("EXPLORER_DATA", str(location))  # read afresh: the split is cached per location
         page = build_app("scattering").page
         assert page.image is not None and not page.alert.visible
         if "CIFAR-10 test image" in page.param.source.objects:  # offered for a file; its loading says why not
@@ -520,7 +519,6 @@ def test_pages_keep_working_when_the_dataset_location_is_a_trap(tmp_path, monkey
             assert not page.alert.visible
         else:
             assert location.is_symlink()
-    sources.cifar_test.cache_clear()
 
 
 # --- URL arguments -------------------------------------------------------------------------------------

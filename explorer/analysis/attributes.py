@@ -49,20 +49,10 @@ Report = Callable[[str, float], None]  # (what is being done, fraction done)
 
 # -- the run ------------------------------------------------------------------------------------------------
 
-def check_hcnn(run: Run) -> None:
-    model = run.config.get("model")
-    if model != "hcnn":
-        raise ValueError(f"run {run.id} is a {model} run: the attribute analysis needs a hierarchical CNN run "
-                         "(train one with `explorer train hcnn`).")
-
-
 def load_hcnn(run_id: str, store: RunStore | None = None) -> Run:
-    """The stored hierarchical-CNN run ``run_id`` (or a unique prefix), checked: an hcnn with weights."""
+    """The stored hierarchical-CNN run ``run_id`` (or a unique prefix), checked: a hcnn with weights."""
     store = store if store is not None else RunStore()
-    run = store.load(run_id)
-    check_hcnn(run)
-    run.load_weights()  # the run's own message when there are no weights or they are damaged
-    return run
+    return store.load_trained(run_id, "hcnn", "hierarchical CNN", "the attribute analysis")
 
 
 # -- attribute maps -----------------------------------------------------------------------------------------

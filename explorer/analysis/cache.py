@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from explorer.data import sources
+from explorer.lru import SharedLRU
 from explorer.scattering import Path, Scattering2D, split_orders
 
 from .invariance import (
@@ -71,26 +70,16 @@ class ScatteringResult:
         return self._maps[key]
 
 
-_results: OrderedDict = OrderedDict()
-_lock = threading.Lock()
 MAX_RESULTS = 24
+_results = SharedLRU(MAX_RESULTS)
 
 
 def scatter(x: np.ndarray, J: int, L: int) -> ScatteringResult:
     """S_J x (order 2), cached by (image content, J, L). Raises ValueError for a J too large for x."""
     x = np.ascontiguousarray(x, np.float32)
     key = (image_key(x), x.shape, int(J), int(L))
-    with _lock:
-        if key in _results:
-            _results.move_to_end(key)
-            return _results[key]
-    S = transform(x.shape, int(J), int(L))(x)
-    result = ScatteringResult(x, int(J), int(L), S)
-    with _lock:
-        _results[key] = result
-        while len(_results) > MAX_RESULTS:
-            _results.popitem(last=False)
-    return result
+    return _results.get_or_compute(
+        key, lambda: ScatteringResult(x, int(J), int(L), transform(x.shape, int(J), int(L))(x)))
 
 
 # -- invariance and stability (explorer.analysis.invariance), cached by image name and parameters ---------
@@ -117,7 +106,7 @@ def _curve_pieces(kind: str, name: str, size: int, J: int, L: int) -> Pieces:
     raise ValueError(f"kind must be one of {', '.join(CURVES)}, got {kind!r}.")
 
 
-_curves: OrderedDict = OrderedDict()
+_curves = SharedLRU(MAX_CURVES)
 
 
 def curve_key(kind: str, name: str, size: int, J: int, L: int) -> tuple:
@@ -126,12 +115,7 @@ def curve_key(kind: str, name: str, size: int, J: int, L: int) -> tuple:
 
 def cached_curve(kind: str, name: str, size: int, J: int, L: int) -> dict | None:
     """The curve if some session has computed it already, else None (never computes)."""
-    key = curve_key(kind, name, size, J, L)
-    with _lock:
-        if key in _curves:
-            _curves.move_to_end(key)
-            return _curves[key]
-    return None
+    return _curves.get(curve_key(kind, name, size, J, L))
 
 
 def curve_pieces(kind: str, name: str, size: int, J: int, L: int) -> Pieces:
@@ -139,16 +123,11 @@ def curve_pieces(kind: str, name: str, size: int, J: int, L: int) -> Pieces:
     (`explorer.analysis.piecework`); stored in the process-wide cache when it ends."""
     key = curve_key(kind, name, size, J, L)
     out = yield from _curve_pieces(kind, name, int(size), int(J), int(L))
-    with _lock:
-        _curves[key] = out
-        while len(_curves) > MAX_CURVES:
-            _curves.popitem(last=False)
-    return out
+    return _curves.put(key, out)
 
 
 def clear_curves() -> None:
-    with _lock:
-        _curves.clear()
+    _curves.clear()
 
 
 def curve(kind: str, name: str, size: int, J: int, L: int) -> dict:
@@ -204,16 +183,16 @@ def deformed(name: str, size: int, s: float) -> np.ndarray:
     return np.clip(warp(x, s * displacement_field(x.shape, 0), 3), 0, 1)
 
 
-_lipschitz: OrderedDict = OrderedDict()
+_lipschitz = SharedLRU(16)
 
 
 def lipschitz_pieces(size: int, J: int, L: int, n_pairs: int = 48) -> Pieces:
     """Ratios ‖Sx − Sy‖/‖x − y‖ over pairs of the bundled images (or CIFAR-10 test images when configured), in
     pieces (`explorer.analysis.piecework`); kept in the process-wide cache when done."""
     key = (int(size), int(J), int(L), int(n_pairs))
-    with _lock:
-        if key in _lipschitz:
-            return _lipschitz[key]
+    found = _lipschitz.get(key)
+    if found is not None:
+        return found
     if sources.cifar_available():
         images = sources.cifar_gray_images(200, size)
         source = "200 CIFAR-10 test images"
@@ -223,11 +202,7 @@ def lipschitz_pieces(size: int, J: int, L: int, n_pairs: int = 48) -> Pieces:
         source = f"{len(names)} bundled and synthetic images"
     out = yield from lipschitz_ratio_pieces(images, J, L, n_pairs=n_pairs)
     out["source"] = source
-    with _lock:
-        _lipschitz[key] = out
-        while len(_lipschitz) > 16:
-            _lipschitz.popitem(last=False)
-    return out
+    return _lipschitz.put(key, out)
 
 
 def lipschitz(size: int, J: int, L: int, n_pairs: int = 48) -> dict:

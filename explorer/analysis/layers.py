@@ -45,20 +45,10 @@ Report = Callable[[str, float], None]  # (what is being done, fraction done of t
 
 # -- the run ------------------------------------------------------------------------------------------------
 
-def check_cnn13(run: Run) -> None:
-    model = run.config.get("model")
-    if model != "cnn13":
-        raise ValueError(f"run {run.id} is a {model} run: the layer-wise analysis needs a CNN13 run "
-                         "(train one with `explorer train cnn13`).")
-
-
 def load_cnn13(run_id: str, store: RunStore | None = None) -> Run:
-    """The stored CNN13 run ``run_id`` (or a unique prefix), checked: a CNN13 with weights."""
+    """The stored CNN13 run ``run_id`` (or a unique prefix), checked: a cnn13 with weights."""
     store = store if store is not None else RunStore()
-    run = store.load(run_id)
-    check_cnn13(run)
-    run.load_weights()  # raises the run's own message when there are no weights (or they are damaged)
-    return run
+    return store.load_trained(run_id, "cnn13", "CNN13", "the layer-wise analysis")
 
 
 # -- features -----------------------------------------------------------------------------------------------

@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.lru import SharedLRU
 from explorer.scattering.angular import AngularFilter, angular_bank
 from explorer.scattering.padding import pad_widths
 from explorer.scattering.roto import RotoScattering2D, check_roto_parameters, roto_pairs
@@ -227,14 +226,12 @@ def rotation_comparison_cached(image, degrees: float, J: int, L: int = 8, K: int
     is redone to find its key)."""
     x = prepared_image(image, window)
     keys = [(image_key(y), J, L, K, j1, j2) for y in (x, rotate(x, degrees, order=interpolation_order))]
-    with _spectra_lock:
-        return all(key in _spectra for key in keys)
+    return all(key in _spectra for key in keys)
 
 
 # -- a bounded cache shared by the sessions (spectra are small: L² + L² + A·L numbers) -------------------
-_spectra: OrderedDict = OrderedDict()
-_spectra_lock = threading.Lock()
 MAX_SPECTRA = 64
+_spectra = SharedLRU(MAX_SPECTRA)
 
 
 def image_key(x) -> str:
@@ -244,14 +241,5 @@ def image_key(x) -> str:
 
 def cached_angular_spectrum(image, J: int, L: int = 8, K: int = 2, j1: int = 0, j2: int = 1) -> AngularSpectrum:
     """`angular_spectrum`, cached by (image content, J, L, K, j1, j2)."""
-    key = (image_key(image), J, L, K, j1, j2)
-    with _spectra_lock:
-        if key in _spectra:
-            _spectra.move_to_end(key)
-            return _spectra[key]
-    spectrum = angular_spectrum(image, J, L, K, j1, j2)
-    with _spectra_lock:
-        _spectra[key] = spectrum
-        while len(_spectra) > MAX_SPECTRA:
-            _spectra.popitem(last=False)
-    return spectrum
+    return _spectra.get_or_compute((image_key(image), J, L, K, j1, j2),
+                                   lambda: angular_spectrum(image, J, L, K, j1, j2))

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import functools
 import numbers
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from explorer.lru import SharedLRU
 
 FRAMINGS = ("disk", "full")
 BATCH = 100  # images per scattering call: bounded memory on any device
@@ -276,11 +276,10 @@ def unit_responses(model, images, m: int, framing: str = "disk", source: str = "
 
 # -- stored runs, cached ------------------------------------------------------------------------------------
 
-_LOCK = threading.Lock()
-_MODELS: OrderedDict = OrderedDict()
-_RESPONSES: OrderedDict = OrderedDict()
-_BEFORE: OrderedDict = OrderedDict()
 MAX_MODELS, MAX_RESPONSES = 2, 64
+_MODELS = SharedLRU(MAX_MODELS)  # (store, run) → model
+_RESPONSES = SharedLRU(MAX_RESPONSES)  # (store, run, m, batch, framing) → Responses
+_BEFORE = SharedLRU(2 * MAX_MODELS)  # (store, run, batch, framing) → the unrotated batch's maps
 
 
 def _store_key() -> str:
@@ -295,19 +294,14 @@ def run_model(run_id: str):
     from .threshold import load_sle
 
     key = (_store_key(), run_id)
-    with _LOCK:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
+    found = _MODELS.get(key)
+    if found is not None:
+        return found
     try:
         _, model = load_sle(run_id)
     except OSError as exc:  # a missing run (RunNotFoundError), an unreadable file
         raise ValueError(f"cannot load run {run_id}: {exc}") from None
-    with _LOCK:
-        _MODELS[key] = model
-        while len(_MODELS) > MAX_MODELS:
-            _MODELS.popitem(last=False)
-    return model
+    return _MODELS.put(key, model)
 
 
 def batch_images(n_images: int, prefer_full: bool = False):
@@ -331,13 +325,11 @@ def cached_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool
                      framing: str = "disk") -> Responses | None:
     """What `run_responses` would return if it is cached already, else None (never computes)."""
     m = check_m(m)
-    with _LOCK:
-        model = _MODELS.get((_store_key(), run_id))
+    model = _MODELS.get((_store_key(), run_id))
     if model is None:
         return None
     key = _cache_key(run_id, m, int(model.L), batch_images(n_images, prefer_full), framing)
-    with _LOCK:
-        return _RESPONSES.get(key)
+    return _RESPONSES.get(key)
 
 
 def run_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool = False,
@@ -350,36 +342,22 @@ def run_responses(run_id: str, m: int, n_images: int = 100, prefer_full: bool = 
     L = int(model.L)
     chosen = batch_images(n_images, prefer_full)
     key = _cache_key(run_id, m, L, chosen, framing)
-    with _LOCK:
-        if key in _RESPONSES:
-            _RESPONSES.move_to_end(key)
-            return _RESPONSES[key]
+    found = _RESPONSES.get(key)
+    if found is not None:
+        return found
     batch_key = key[:2] + key[3:]  # the unrotated images' responses serve every m
-    with _LOCK:
-        before = _BEFORE.get(batch_key)
-    if before is None:
-        framed, _ = rotate_images(chosen.images, 0, L, framing, int(model.J))
-        before = unit_maps(model, framed)
-        with _LOCK:
-            _BEFORE[batch_key] = before
-            while len(_BEFORE) > MAX_MODELS * 2:
-                _BEFORE.popitem(last=False)
+    before = _BEFORE.get_or_compute(
+        batch_key, lambda: unit_maps(model, rotate_images(chosen.images, 0, L, framing, int(model.J))[0]))
     result = unit_responses(model, chosen.images, m, framing, source=chosen.source, run=run_id, before=before)
     for array in (result.before, result.after, result.before_relu, result.after_relu, result.framed,
                   result.rotated):
         array.flags.writeable = False
-    with _LOCK:
-        _RESPONSES[key] = result
-        while len(_RESPONSES) > MAX_RESPONSES:
-            _RESPONSES.popitem(last=False)
-    return result
+    return _RESPONSES.put(key, result)
 
 
 def clear_cache() -> None:
-    with _LOCK:
-        _MODELS.clear()
-        _RESPONSES.clear()
-        _BEFORE.clear()
+    for cache in (_MODELS, _RESPONSES, _BEFORE):
+        cache.clear()
 
 
 def rank_correlation(a, b) -> float:

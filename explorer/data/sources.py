@@ -41,12 +41,19 @@ def synthetic(kind: str, size: int, angle_deg: float = 0.0, period: float = 8.0)
     return synthetic_image(kind, size=size, **params)
 
 
-@functools.lru_cache(maxsize=1)
 def cifar_test():
-    """The CIFAR-10 test split (raises DatasetNotFoundError when no dataset is configured)."""
+    """The CIFAR-10 test split of the configured location (raises DatasetNotFoundError when none is), read
+    once per location: a notebook that points EXPLORER_DATA elsewhere gets the other copy."""
+    from .cifar10 import find_cifar10
+
+    return _cifar_test_at(str(find_cifar10()))
+
+
+@functools.lru_cache(maxsize=1)
+def _cifar_test_at(location: str):
     from .cifar10 import load_cifar10
 
-    return load_cifar10("test")
+    return load_cifar10("test", location)
 
 
 def cifar_available() -> bool:

@@ -1,7 +1,9 @@
 """What every page shares: an alert for errors (greying the plots it concerns), figures with captions."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -12,6 +14,11 @@ import panel as pn
 from holoviews.core.options import SkipRendering
 
 from explorer.analysis.piecework import RUNNER
+
+POLL_S = 0.25  # how often a page shows the progress of work running off the event loop
+# The errors a computation is expected to raise (a missing dataset, a damaged run, a full disk): said plainly;
+# any other is a bug, said and printed with its traceback.
+EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
 
 # pane → the Columns that `figure` drew it in: a stale plot is greyed through its frame, because a change of
 # styles on a HoloViews pane itself fails in a served session (Panel 1.9 copies the plot's stylesheets back).
@@ -247,3 +254,78 @@ def run_choices(accept, first: str | None = None, detail=None) -> dict[str, str]
         words.append(("shipped" if info.shipped else info.status) + accuracy)
         found[f"{info.id} ({', '.join(words)})"] = info.id
     return dict(sorted(found.items(), key=lambda item: item[1] != first))
+
+
+def run_signature(run_id: str) -> tuple:
+    """What a run's stored results depend on: the files of its folder and of its shipped analyses' folder
+    (name, size, mtime); new weights or a new analysis change it. Pages key their caches on it."""
+    from explorer.runs import RunStore
+    from explorer.runs.store import SHIPPED_ANALYSES
+
+    store = RunStore()
+    folder = store.locate(store.resolve(run_id))
+    stamps = []
+    for place in (folder, store.root / SHIPPED_ANALYSES / folder.name):
+        try:
+            with os.scandir(place) as entries:
+                stamps.append(tuple(sorted((e.name, st.st_size, st.st_mtime_ns)
+                                           for e in entries for st in [e.stat()])))
+        except OSError:
+            stamps.append(None)
+    return (str(folder), *stamps)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What to tell a visitor of a failed computation; an unexpected kind of error (a bug) is also printed
+    with its traceback for the server's log."""
+    if not isinstance(exc, EXPECTED_ERRORS):
+        traceback.print_exception(exc)
+    return str(exc)
+
+
+async def in_worker(fn, *args, poll=None, **kwargs):
+    """`fn(*args, **kwargs)` in a worker thread, so that the server's event loop (every other visitor) goes on;
+    `poll()` runs on the loop every POLL_S seconds meanwhile. Returns fn's result, or raises its exception."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    while not task.done():
+        await asyncio.wait([task], timeout=POLL_S)
+        if poll is not None:
+            poll()
+    return task.result()
+
+
+class ComputeBox:
+    """A tinted box offering to compute what a page lacks: its text, a button, and a progress bar with a
+    line of text that follow the computation's `report(label, fraction)`."""
+
+    def __init__(self, label: str, on_click):
+        self.text = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.button = pn.widgets.Button(label=label, color="primary", width=280)
+        self.button.on_click(on_click)
+        self.progress = pn.indicators.Progress(value=0, max=1000, visible=False, sizing_mode="stretch_width",
+                                               height=14, bar_color="primary")
+        self.progress_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
+        self.box = pn.Column(self.text, self.button, self.progress, self.progress_text, visible=False,
+                             sizing_mode="stretch_width", styles={"background": "#eef4fb", "border-radius": "6px"})
+
+    def started(self) -> None:
+        self.button.disabled = True
+        self.progress.value, self.progress.visible = 0, True
+
+    def finished(self) -> None:
+        self.progress.visible = False
+        self.progress_text.object = ""
+
+    async def follow(self, job, heading: str, start: float = 0.0, share: float = 1.0):
+        """`job(report)` in a worker thread (`in_worker`); the bar shows start + share × the last fraction it
+        reported, the text "heading: label, N %". Returns job's result, or raises its exception."""
+        state = {"label": "starting", "fraction": start}
+
+        def report(label, fraction):
+            state["label"], state["fraction"] = label, start + share * float(fraction)
+
+        def show():
+            self.progress.value = int(1000 * state["fraction"])
+            self.progress_text.object = f"{heading}: {state['label']}, {100 * state['fraction']:.0f} %"
+
+        return await in_worker(job, report, poll=show)

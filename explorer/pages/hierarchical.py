@@ -6,26 +6,23 @@ without one offers a Compute button that runs `analyse_attributes` off the event
 The forward passes of the images shown run in a worker thread (served) and are cached per (run, image)."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import traceback
-from collections import OrderedDict
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 
+from explorer.lru import SharedLRU
 from explorer.views import hierarchical as hv_
 
-from .base import Page, figure, run_choices
-from .layers import _signature as run_signature
+from .base import ComputeBox, Page, failure_text, figure, run_choices, run_signature
 
 N_LAYERS = hv_.N_LAYERS
 NO_RUN = ("There is no hierarchical CNN run in the run store (`explorer runs list`) nor among the shipped runs. "
           "Train one with `explorer train hcnn` (or from the **Runs** page, model hcnn), then reload this page.")
 NO_ANALYSIS = "no stored translation test: compute it above"
-POLL_S = 0.25  # how often the page shows a running computation's progress
 FORWARD_DEVICE = "cpu"  # one or two images at a time: the CPU, whatever else the accelerator runs
 
 
@@ -46,31 +43,9 @@ def hcnn_runs() -> dict[str, str]:
     return run_choices(is_hcnn, first, lambda info: describe_model(info.config).removeprefix("hcnn "))
 
 
-class _Cache:
-    """A small thread-safe LRU shared by the sessions."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, default=None):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return default
-
-    def put(self, key, value):
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-_MISSING = object()
-_TESTS = _Cache(32)  # (run, files signature) → stored translation test or None
-_MODELS = _Cache(4)  # (run, signature) → the trained network on FORWARD_DEVICE
-_MAPS = _Cache(512)  # (run, signature, test index) → 11 maps (A, F)
+_TESTS = SharedLRU(32)  # (run, files signature) → stored translation test or None
+_MODELS = SharedLRU(4)  # (run, signature) → the trained network on FORWARD_DEVICE
+_MAPS = SharedLRU(512)  # (run, signature, test index) → 11 maps (A, F)
 _FORWARD_LOCK = threading.Lock()  # one forward pass at a time: a pass switches the shared model's mode
 
 
@@ -80,8 +55,7 @@ def stored_test(run_id: str) -> dict | None:
     from explorer.analysis.attributes import stored_translations
 
     key = (run_id, run_signature(run_id))
-    found = _TESTS.get(key, _MISSING)
-    return _TESTS.put(key, stored_translations(run_id)) if found is _MISSING else found
+    return _TESTS.get_or_compute(key, lambda: stored_translations(run_id))
 
 
 def image_maps(run_id: str, test_index: int, image: np.ndarray) -> list[np.ndarray]:
@@ -94,9 +68,7 @@ def image_maps(run_id: str, test_index: int, image: np.ndarray) -> list[np.ndarr
     maps = _MAPS.get(key)
     if maps is not None:
         return maps
-    model = _MODELS.get((run_id, signature))
-    if model is None:
-        model = _MODELS.put((run_id, signature), load_hcnn(run_id).build_model(FORWARD_DEVICE))
+    model = _MODELS.get_or_compute((run_id, signature), lambda: load_hcnn(run_id).build_model(FORWARD_DEVICE))
     with _FORWARD_LOCK:
         per_layer = attribute_maps(model, np.array(image)[None], FORWARD_DEVICE)
     return _MAPS.put(key, [layer[0] for layer in per_layer])
@@ -167,15 +139,10 @@ class HierarchicalPage(Page):
         self.run_problems = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.example_note = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.verdict = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.compute_text = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.compute_button = w.Button(label="Compute the translation test", color="primary", width=280)
-        self.compute_button.on_click(self._on_compute)
-        self.progress = pn.indicators.Progress(value=0, max=1000, visible=False, sizing_mode="stretch_width",
-                                               height=14, bar_color="primary")
-        self.progress_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
-        self.compute_box = pn.Column(self.compute_text, self.compute_button, self.progress, self.progress_text,
-                                     visible=False, sizing_mode="stretch_width",
-                                     styles={"background": "#eef4fb", "border-radius": "6px"})
+        self.computation = ComputeBox("Compute the translation test", self._on_compute)
+        self.compute_text, self.compute_button = self.computation.text, self.computation.button
+        self.progress, self.progress_text = self.computation.progress, self.computation.progress_text
+        self.compute_box = self.computation.box
         if not self.has_runs:
             self.show_note(NO_RUN)
         elif samples_error:
@@ -203,9 +170,7 @@ class HierarchicalPage(Page):
             try:
                 translations = stored_test(self.run)
             except Exception as exc:  # noqa: BLE001  (a damaged run must not stop the page: say what is wrong)
-                if not isinstance(exc, (ValueError, OSError, RuntimeError)):
-                    traceback.print_exc()
-                self.run_problem = str(exc)
+                self.run_problem = failure_text(exc)
         with param.parameterized.batch_call_watchers(self):
             if translations is not None:
                 queries = int(translations["queries"])
@@ -354,32 +319,16 @@ class HierarchicalPage(Page):
         if self.computing or run_id is None or self.translations is not None or self.run_problem is not None:
             return
         self.computing = True
-        self.compute_button.disabled = True
-        self.progress.value, self.progress.visible = 0, True
-        state = {"label": "starting", "fraction": 0.0}
-
-        def report(label, fraction):
-            state["label"], state["fraction"] = label, float(fraction)
-
+        self.computation.started()
         error = None
         try:
-            task = asyncio.ensure_future(asyncio.to_thread(analyse_attributes, run_id, progress=False,
-                                                           report=report))
-            while not task.done():
-                await asyncio.wait([task], timeout=POLL_S)
-                self.progress.value = int(1000 * state["fraction"])
-                self.progress_text.object = (f"Computing the translation test of **{run_id}**: {state['label']}, "
-                                             f"{100 * state['fraction']:.0f} %")
-            try:
-                task.result()
-            except Exception as exc:  # noqa: BLE001  (a damaged run, a full disk: said, page kept)
-                if not isinstance(exc, (ValueError, OSError, RuntimeError)):
-                    traceback.print_exc()
-                error = f"the translation test failed: {exc}"
+            await self.computation.follow(lambda report: analyse_attributes(run_id, progress=False, report=report),
+                                          f"Computing the translation test of **{run_id}**")
+        except Exception as exc:  # noqa: BLE001  (a damaged run, a full disk: said, page kept)
+            error = f"the translation test failed: {failure_text(exc)}"
         finally:
             self.computing = False
-            self.progress.visible = False
-            self.progress_text.object = ""
+            self.computation.finished()
             if self.run == run_id:
                 self._on_run()
                 self.compute_error = error

@@ -5,20 +5,15 @@ ReLU_k runs. The analyses are read from the store (`explorer analyse layers RUN`
 one offers a Compute button that runs `analyse_layers` off the event loop with a progress bar."""
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
-import traceback
-from collections import OrderedDict
-
 import holoviews as hv
 import panel as pn
 import param
 
 from explorer.analysis.lsv import K_MAX
+from explorer.lru import SharedLRU
 from explorer.views import layers as lv
 
-from .base import Page, figure, labelled, run_choices
+from .base import ComputeBox, Page, failure_text, figure, labelled, run_choices, run_signature
 
 SHIPPED_CNN13 = "cnn13-44da76659d19"  # the shipped ReLU run, K = 32: selected first
 MAX_RUNS = 4  # runs overlaid at once (one line style each in the families)
@@ -37,7 +32,6 @@ NO_ALPHA_RUN = ("**No ReLU_k run in the store yet.** Train one per α, with the 
                 "`--alpha 0.1`, …), or from the **Runs** page (model cnn13, ρ = relu_k), then reload this page. "
                 "ReLU_k applies the ReLU to the first $$k = \\lfloor \\alpha K \\rfloor$$ channels of every inner "
                 "layer and leaves the others linear.")
-POLL_S = 0.25  # how often the page shows a running computation's progress
 
 
 # -- the runs and their stored analyses ---------------------------------------------------------------------
@@ -70,28 +64,7 @@ def alpha_runs() -> list[dict]:
     return points
 
 
-_LOADED: OrderedDict = OrderedDict()  # (run id, files signature) → stored analysis; shared by sessions
-_LOADED_LOCK = threading.Lock()
-_LOADED_MAX = 32
-
-
-def _signature(run_id: str) -> tuple:
-    """What the stored analysis of a run depends on: the files of its folder and of its shipped analyses'
-    folder (name, size, mtime): a new analysis or new weights change it."""
-    from explorer.runs import RunStore
-    from explorer.runs.store import SHIPPED_ANALYSES
-
-    store = RunStore()
-    folder = store.locate(store.resolve(run_id))
-    stamps = []
-    for place in (folder, store.root / SHIPPED_ANALYSES / folder.name):
-        try:
-            with os.scandir(place) as entries:
-                stamps.append(tuple(sorted((e.name, st.st_size, st.st_mtime_ns)
-                                           for e in entries for st in [e.stat()])))
-        except OSError:
-            stamps.append(None)
-    return (str(folder), *stamps)
+_LOADED = SharedLRU(32)  # (run id, files signature) → stored analysis; shared by sessions
 
 
 def stored_analysis(run_id: str) -> dict | None:
@@ -100,17 +73,7 @@ def stored_analysis(run_id: str) -> dict | None:
     store's for a missing run or missing or damaged weights)."""
     from explorer.analysis.layers import stored_layers
 
-    key = (run_id, _signature(run_id))
-    with _LOADED_LOCK:
-        if key in _LOADED:
-            _LOADED.move_to_end(key)
-            return _LOADED[key]
-    result = stored_layers(run_id)
-    with _LOADED_LOCK:
-        _LOADED[key] = result
-        while len(_LOADED) > _LOADED_MAX:
-            _LOADED.popitem(last=False)
-    return result
+    return _LOADED.get_or_compute((run_id, run_signature(run_id)), lambda: stored_layers(run_id))
 
 
 def dataset_problem(run_id: str) -> str | None:
@@ -170,15 +133,10 @@ class LayersPage(Page):
         self._layout = None
         self._updating = False  # True while the page itself sets its controls (no tab switch then)
         self.run_problems = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-        self.compute_text = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.compute_button = pn.widgets.Button(label="Compute the missing analyses", color="primary", width=280)
-        self.compute_button.on_click(self._on_compute)
-        self.progress = pn.indicators.Progress(value=0, max=1000, visible=False, sizing_mode="stretch_width",
-                                               height=14, bar_color="primary")
-        self.progress_text = pn.pane.Markdown("", sizing_mode="stretch_width", styles={"font-size": "13px"})
-        self.compute_box = pn.Column(self.compute_text, self.compute_button, self.progress, self.progress_text,
-                                     visible=False, sizing_mode="stretch_width",
-                                     styles={"background": "#eef4fb", "border-radius": "6px"})
+        self.computation = ComputeBox("Compute the missing analyses", self._on_compute)
+        self.compute_text, self.compute_button = self.computation.text, self.computation.button
+        self.progress, self.progress_text = self.computation.progress, self.computation.progress_text
+        self.compute_box = self.computation.box
         if not self.has_runs:
             self.show_note(NO_RUN)
         pane = lambda: pn.pane.HoloViews(None, linked_axes=False)
@@ -201,9 +159,7 @@ class LayersPage(Page):
             try:
                 result = stored_analysis(run_id)
             except Exception as exc:  # noqa: BLE001  (a damaged run must not stop the page: say what is wrong)
-                if not isinstance(exc, (ValueError, OSError, RuntimeError)):
-                    traceback.print_exc()
-                problems[run_id] = str(exc)
+                problems[run_id] = failure_text(exc)
                 continue
             if result is None:
                 missing.append(run_id)
@@ -283,31 +239,19 @@ class LayersPage(Page):
         if not todo:
             return
         self.computing = True
-        self.compute_button.disabled = True
-        self.progress.value, self.progress.visible = 0, True
-        state = {"label": "starting", "fraction": 0.0}
+        self.computation.started()
         try:
             for i, run_id in enumerate(todo):
-                def report(label, fraction, i=i):
-                    state["label"], state["fraction"] = label, (i + float(fraction)) / len(todo)
-
-                task = asyncio.ensure_future(asyncio.to_thread(
-                    analyse_layers, run_id, svm=self.compute_svm, progress=False, report=report))
-                while not task.done():
-                    await asyncio.wait([task], timeout=POLL_S)
-                    self.progress.value = int(1000 * state["fraction"])
-                    self.progress_text.object = (f"Computing **{run_id}** ({i + 1} of {len(todo)}): "
-                                                 f"{state['label']}, {100 * state['fraction']:.0f} %")
+                job = lambda report, run_id=run_id: analyse_layers(run_id, svm=self.compute_svm, progress=False,
+                                                                   report=report)
                 try:
-                    task.result()
+                    await self.computation.follow(job, f"Computing **{run_id}** ({i + 1} of {len(todo)})",
+                                                  start=i / len(todo), share=1 / len(todo))
                 except Exception as exc:  # noqa: BLE001  (the dataset missing, a damaged run: said, page kept)
-                    if not isinstance(exc, (ValueError, OSError, RuntimeError)):
-                        traceback.print_exc()
-                    self.compute_errors[run_id] = f"the analysis failed: {exc}"
+                    self.compute_errors[run_id] = f"the analysis failed: {failure_text(exc)}"
         finally:
             self.computing = False
-            self.progress.visible = False
-            self.progress_text.object = ""
+            self.computation.finished()
             self._on_runs()
 
     # -- views ----------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Reconstruction page: recover an image from its scattering coefficients by gradient descent, live."""
 from __future__ import annotations
 
-import asyncio
 import time
 
 import holoviews as hv
@@ -13,7 +12,7 @@ from explorer.analysis.reconstruction import initial_image
 from explorer.data import sources
 from explorer.views import reconstruction as rv
 
-from .base import Page, figure, labelled
+from .base import Page, figure, in_worker, labelled
 
 
 class ReconstructionPage(Page):
@@ -107,17 +106,17 @@ class ReconstructionPage(Page):
         self.running = True
         self.run_button.disabled, self.stop_button.disabled = True, False
         started = time.perf_counter()
-        task = asyncio.ensure_future(asyncio.to_thread(reconstruct, x, J, 8, order, steps, callback=callback,
-                                                       callback_every=5))
+
+        def show():
+            if progress["image"] is not None:
+                self.current = np.asarray(progress["image"], np.float32)
+                self.losses = list(progress["losses"])
+                self.status = (f"order ≤ {order}, J={J}: {progress['step']} / {steps} evaluations, "
+                               f"{time.perf_counter() - started:.1f} s")
+
         try:
-            while not task.done():
-                await asyncio.wait([task], timeout=0.25)
-                if progress["image"] is not None:
-                    self.current = np.asarray(progress["image"], np.float32)
-                    self.losses = list(progress["losses"])
-                    self.status = (f"order ≤ {order}, J={J}: {progress['step']} / {steps} evaluations, "
-                                   f"{time.perf_counter() - started:.1f} s")
-            result = task.result()
+            result = await in_worker(reconstruct, x, J, 8, order, steps, callback=callback, callback_every=5,
+                                     poll=show)
         except (ValueError, RuntimeError, MemoryError) as exc:
             self.show_error(f"Reconstruction failed: {exc}")
             return

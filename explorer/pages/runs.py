@@ -102,18 +102,17 @@ class RunsPage(Page):
             self.dataset = "synthetic"
         self.store = RunStore()
         self.runs_table = pn.widgets.Tabulator(pd.DataFrame(columns=RUN_COLUMNS), selectable=1, disabled=True,
-                                               show_index=False, sizing_mode="stretch_width", height=260, layout="fit_data_stretch",
-                                               name="runs")
+                                               show_index=False, sizing_mode="stretch_width", height=260, layout="fit_data_stretch")
         # Fixed shares of the width: fitted to their data, the commands pushed "last output" out of sight.
         self.jobs_table = pn.widgets.Tabulator(pd.DataFrame(columns=JOB_COLUMNS), selectable=1, disabled=True,
                                                show_index=False, sizing_mode="stretch_width", height=200, layout="fit_columns",
-                                               widths=JOB_COLUMN_WIDTHS, name="jobs")
+                                               widths=JOB_COLUMN_WIDTHS)
         self.job_progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width", visible=False)
         self.job_status = pn.pane.Markdown("No training job yet: fill the form on the left and press "
                                            "**Start training**.", sizing_mode="stretch_width")
-        self.start_button = pn.widgets.Button(name="Start training", button_type="primary",
+        self.start_button = pn.widgets.Button(label="Start training", color="primary",
                                               sizing_mode="stretch_width")
-        self.cancel_button = pn.widgets.Button(name="Cancel the selected job", button_type="warning",
+        self.cancel_button = pn.widgets.Button(label="Cancel the selected job", color="warning",
                                                disabled=True, sizing_mode="stretch_width")
         self.start_button.on_click(self._on_start)
         self.cancel_button.on_click(self._on_cancel)
@@ -124,7 +123,7 @@ class RunsPage(Page):
         self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._losses, run_id=self.param.selected_run)),
                                            linked_axes=False)
         self.details = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.resume_button = pn.widgets.Button(name="Resume this run", button_type="primary", visible=False)
+        self.resume_button = pn.widgets.Button(label="Resume this run", color="primary", visible=False)
         self.resume_button.on_click(self._on_resume)
         self._job_ids: list[str] = []
         self._run_ids: list[str] = []

@@ -577,6 +577,18 @@ class RunStore:
         _ = run.config  # raises RunCorruptError now rather than later
         return run
 
+    def load_trained(self, run_id: str, model: str, model_words: str, needed_by: str) -> Run:
+        """The run ``run_id`` (or a unique prefix), checked to be a ``model`` run with readable weights:
+        ValueError naming what needs it (``needed_by``, the model as ``model_words``) and the command that
+        trains one; the run's own error for missing or damaged weights."""
+        run = self.load(run_id)
+        found = run.config.get("model")
+        if found != model:
+            raise ValueError(f"run {run.id} is a {found} run: {needed_by} needs a {model_words} run (train one "
+                             f"with `explorer train {model}`).")
+        run.load_weights()
+        return run
+
     def info(self, run_id: str) -> RunInfo:
         return self._with_shipped_analyses(inspect_run(self.locate(self.resolve(run_id))))
 
