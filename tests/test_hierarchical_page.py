@@ -162,7 +162,8 @@ def test_page_draws_the_stored_test(in_store):
     score, control = result["translation"], result["control_translation"]
     assert f"translation ratio **{score[-1]:.3f}** trained" in page.verdict.object
     assert f"against **{control[-1]:.3f}** untrained" in page.verdict.object
-    assert f"{in_store['run']} · 50 queries, 100 shipped images" in plot(root, "Translations along").title.text
+    title = plot(root, "Translations along").title.text
+    assert title.splitlines()[1:] == [in_store["run"], "50 queries among 100 shipped images"]
     assert stale_ranges(root) == []
 
 
@@ -274,7 +275,7 @@ def test_no_hcnn_run_says_how_to_train_one(tmp_path, monkeypatch):
     render(page.controls)
     assert page.note.visible and "`explorer train hcnn`" in page.note.object
     assert not page.alert.visible and not page.run_problems.visible and not page.compute_box.visible
-    assert plot(root, "Translations along the older attribute: no analysis")
+    assert plot(root, "Translations along the older attribute\nno analysis")
     assert plot(root, "Layer 11: no run")
     page.param.update(layer=1, image=9)  # the controls still work
     assert plot(root, "Layer 1: no run") and plot(root, "Image 9:") and not page.alert.visible
@@ -332,7 +333,7 @@ def test_compute_button_stores_the_test_with_progress(tiny, monkeypatch):
     assert page.translations is None and page.compute_box.visible and not page.compute_button.disabled
     assert "no stored translation test yet" in page.compute_text.object
     assert page.maps is not None  # the maps need no stored test
-    assert plot(root, "Translations along the older attribute: no analysis")
+    assert plot(root, "Translations along the older attribute\nno analysis")
     seen: list = []
     page.progress.param.watch(lambda event: seen.append(event.new), "value")
     page.progress_text.param.watch(lambda event: seen.append(event.new), "object")

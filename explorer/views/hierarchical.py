@@ -176,11 +176,13 @@ def translation_figure(result: dict | None, layer: int | None = None, note: str 
     yd = hv.Dimension("hc_score", label="ratio · correlation")
     if result is None:
         curves = {label: (np.array([np.nan]), np.array([np.nan])) for label in CURVES}
-        title = f"Translations along the older attribute: no analysis\n{note}"
+        title = f"Translations along the older attribute\nno analysis\n{note}"
     else:
         curves = translation_curves(result)
         source = "shipped" if "shipped" in str(result["source"]) else "CIFAR-10 test"
-        title = (f"Translations along the older attribute\n{result['run']} · {result['queries']} queries, "
+        # three lines in both cases: Bokeh keeps the first frame's title height, and one line for the run and
+        # the counts was wider than the plot
+        title = (f"Translations along the older attribute\n{result['run']}\n{result['queries']} queries among "
                  f"{result['images']} {source} images")
     layers = []
     for label, (x, y) in curves.items():
