@@ -66,5 +66,5 @@ def test_failure_text_prints_only_unexpected_errors(capsys):
     try:
         raise KeyError("bug")
     except KeyError as exc:
-        assert failure_text(exc) == "'bug'"
+        assert failure_text(exc) == "Unexpected error: KeyError('bug')"
     assert "KeyError" in capsys.readouterr().err

@@ -16,9 +16,9 @@ from holoviews.core.options import SkipRendering
 from explorer.analysis.piecework import RUNNER
 
 POLL_S = 0.25  # how often a page shows the progress of work running off the event loop
-# The errors a computation is expected to raise (a missing dataset, a damaged run, a full disk): said plainly;
-# any other is a bug, said and printed with its traceback.
-EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
+# The errors a computation is expected to raise (a missing dataset, a damaged run, a full disk, too little
+# memory): said plainly; any other is a bug, said as one and printed with its traceback.
+EXPECTED_ERRORS = (ValueError, OSError, RuntimeError, MemoryError)
 
 # pane → the Columns that `figure` drew it in: a stale plot is greyed through its frame, because a change of
 # styles on a HoloViews pane itself fails in a served session (Panel 1.9 copies the plot's stylesheets back).
@@ -278,9 +278,10 @@ def run_signature(run_id: str) -> tuple:
 def failure_text(exc: BaseException) -> str:
     """What to tell a visitor of a failed computation; an unexpected kind of error (a bug) is also printed
     with its traceback for the server's log."""
-    if not isinstance(exc, EXPECTED_ERRORS):
-        traceback.print_exception(exc)
-    return str(exc)
+    if isinstance(exc, EXPECTED_ERRORS):
+        return str(exc)
+    traceback.print_exception(exc)
+    return f"Unexpected error: {exc!r}"
 
 
 async def in_worker(fn, *args, poll=None, **kwargs):

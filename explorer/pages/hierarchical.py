@@ -7,7 +7,6 @@ The forward passes of the images shown run in a worker thread (served) and are c
 from __future__ import annotations
 
 import threading
-import traceback
 
 import holoviews as hv
 import numpy as np
@@ -220,11 +219,8 @@ class HierarchicalPage(Page):
     def _attempt(work):
         try:
             return work(), None
-        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-            return None, str(exc)
         except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
-            traceback.print_exc()
-            return None, f"Unexpected error: {exc!r}"
+            return None, failure_text(exc)
 
     def _in_background(self, what: str, key: tuple, work, apply, panes) -> None:
         """`work()` (forward passes) in a worker thread when served, then `apply(result, error)` on the
