@@ -162,7 +162,7 @@ def test_hybrids_page_empty_then_stored_grids(page, hybrids_server, screenshots)
     # Untick a model, hide the seeds, hide the talk's figures: the figures follow.
     checkbox(page, MLP).click()
     wait_for(page, LEGEND_JS, "Test accuracy against", lambda v: MLP not in v and SCAT in v, "scat_mlp gone")
-    assert page.evaluate(FAINT_JS, "Test accuracy against") > 0
+    wait_for(page, FAINT_JS, "Test accuracy against", lambda v: v > 0, "faint seeds kept")
     checkbox(page, "Show each seed").click()
     wait_for(page, FAINT_JS, "Test accuracy against", lambda v: v == 0, "no faint seeds")
     checkbox(page, "Show the talk's reported figures").click()
@@ -171,7 +171,7 @@ def test_hybrids_page_empty_then_stored_grids(page, hybrids_server, screenshots)
     checkbox(page, "Show each seed").click()
     checkbox(page, "Show the talk's reported figures").click()
     wait_for(page, LEGEND_JS, "Test accuracy against", lambda v: len(v) == 6, "everything back")
-    assert page.evaluate(FAINT_JS, "Test accuracy against") > 0
+    wait_for(page, FAINT_JS, "Test accuracy against", lambda v: v > 0, "faint seeds back")  # may follow the legend
 
     # Another baseline: the hybrid MLP; the CNN is then below zero.
     page.locator(".bk-input-group", has_text="Baseline of the gain").locator("select").select_option(label=MLP)
