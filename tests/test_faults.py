@@ -97,17 +97,20 @@ KILLS = 20
 
 @pytest.mark.slow
 def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path, monkeypatch, capsys):
-    """20 `kill -9` of `explorer train` at seeded random moments from start-up to the end of training. After
+    """20 `kill -9` of `explorer train` at seeded random moments from start-up to the end of training (half
+    timed from the launch, half from the moment the job records its session and begins training). After
     each: no half-written file, the run listed as partial (incomplete) or complete, never corrupt or
     running, the other run of the store untouched byte for byte. Each next attempt resumes; every run that
     completes has exactly the weights and metrics of an uninterrupted run."""
     reference_store, store = tmp_path / "reference", tmp_path / "store"
     monkeypatch.setenv("EXPLORER_STORE", str(store))
     started = time.perf_counter()
-    assert train_process(reference_store).wait(timeout=300) == 0
-    duration = time.perf_counter() - started  # start-up to the end of training
     identifier = RunStore.run_id(tiny_config())
     reference = reference_store / "runs" / identifier
+    process = train_process(reference_store)
+    start_up = wait_for_session(process, reference, 0)
+    assert process.wait(timeout=300) == 0 and start_up is not None
+    training = time.perf_counter() - started - start_up  # the session recorded to the end of the job
     reference_metrics = without_timing(json.loads((reference / "metrics.json").read_text()))
     # Another run in the store, complete before the kills begin: it must not change at all.
     assert train_process(store, "--seed", "5", "--epochs", "1").wait(timeout=300) == 0
@@ -121,8 +124,13 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path,
         attempts += 1
         assert attempts <= 3 * KILLS, (kills, attempts)
         before = epochs_done(identifier) if folder.is_dir() else None
-        delay = rng.uniform(0.0, duration)
+        # Half the kills during start-up, half once training has begun, each drawn over the reference's own
+        # phase: start-up (imports, data) is most of a job's time, and slows most when the machine is loaded.
+        in_start_up = rng.random() < 0.5
+        delay = rng.uniform(0.0, start_up if in_start_up else training)
         process = train_process(store, "--resume")
+        if not in_start_up:
+            wait_for_session(process, folder, sessions_recorded(folder))
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -134,7 +142,7 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path,
         assert infos[other.name].status == "complete"
         if code == -signal.SIGKILL:
             kills += 1
-            delays.append(round(delay, 1))
+            delays.append(("start-up" if in_start_up else "training", round(delay, 2)))
             info = infos.get(identifier)
             assert info is None or info.status in ("partial", "complete"), (info.status, info.error)
             after = None if info is None else info.epochs_done
@@ -163,7 +171,8 @@ def test_training_killed_at_random_moments_resumes_to_the_same_weights(tmp_path,
     assert file_hashes(other) == other_files
     report = {"kills": kills, "attempts": attempts, "completed and compared": completions + 1,
               "kills by outcome": dict(sorted(outcomes.items())), "kills leaving a temporary": temporaries,
-              "delays": sorted(delays), "run seconds": round(duration, 1),
+              "delays": sorted(delays), "reference start-up seconds": round(start_up, 1),
+              "reference training seconds": round(training, 2),
               "test seconds": round(time.perf_counter() - started, 1)}
     print(json.dumps(report), file=sys.stderr)
     assert len(outcomes) >= 3  # the kills did land at different moments
@@ -536,6 +545,26 @@ def reapable(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return threads == [str(pid)] and process_state(pid) == "Z"
+
+
+def sessions_recorded(folder: Path) -> int:
+    """How many training sessions the run's provenance lists (0 before the run exists)."""
+    try:
+        return len(json.loads((folder / "provenance.json").read_text()).get("sessions", []))
+    except (OSError, ValueError):  # not there yet
+        return 0
+
+
+def wait_for_session(process: subprocess.Popen, folder: Path, before: int, timeout: float = 300) -> float | None:
+    """Seconds until `process` has recorded its training session in the run's provenance (its start-up is
+    over); None if it ended first."""
+    started = time.perf_counter()
+    while process.poll() is None:
+        if sessions_recorded(folder) > before:
+            return time.perf_counter() - started
+        assert time.perf_counter() - started < timeout, "the job never began training"
+        time.sleep(0.005)
+    return None
 
 
 def epochs_done(run_id: str) -> int:

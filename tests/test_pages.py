@@ -43,7 +43,7 @@ def titles(root) -> list[str]:
         title = getattr(m, "title", None)
         if title is not None and hasattr(title, "text") and title.text:
             out.append(title.text)
-    return out
+    return sorted(out)  # Bokeh collects models in a set: their order follows memory addresses
 
 
 def drawn_texts(root) -> list[str]:

@@ -33,7 +33,8 @@ def render(viewable):
 
 
 def titles(root) -> list[str]:
-    return [p.title.text for p in root.select({"type": Plot}) if p.title is not None and p.title.text]
+    # Sorted: Bokeh collects a root's models in a set, so their order follows memory addresses.
+    return sorted(p.title.text for p in root.select({"type": Plot}) if p.title is not None and p.title.text)
 
 
 def plot(root, start: str) -> Plot:
