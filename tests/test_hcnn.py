@@ -226,3 +226,24 @@ def test_the_volume_layers_gradient_is_float64s():
             (copy(x.to(dtype)) * upstream.to(dtype)).sum().backward()
         gradients.append(copy.conv.weight.grad.double())
     torch.testing.assert_close(gradients[0], gradients[1], rtol=1e-4, atol=1e-3 * gradients[1].abs().max().item())
+
+
+@pytest.mark.parametrize("spatial_stride", [1, 2])
+def test_the_hierarchical_layers_gradients_are_float64s(spatial_stride):
+    """Its two steps are conv3d's (kernels flat along the other step's axes): unlike the volume layer's shape,
+    these give float64's gradients in float32, for both weights and the input."""
+    torch.manual_seed(7)
+    layer = HierarchicalLayer(filters=8, kernel_old=7, kernel_new=11, spatial_stride=spatial_stride)
+    x = torch.randn(16, 4, 8, 16, 16)
+    size = 16 // spatial_stride
+    upstream = torch.randn(16, 4, 8, size, size)
+    gradients = []
+    for dtype in (torch.float32, torch.float64):
+        copy = HierarchicalLayer(filters=8, kernel_old=7, kernel_new=11, spatial_stride=spatial_stride).to(dtype)
+        copy.load_state_dict(layer.state_dict())
+        inputs = x.to(dtype).requires_grad_()
+        with torch.enable_grad():
+            (copy(inputs) * upstream.to(dtype)).sum().backward()
+        gradients.append([g.double() for g in (copy.spatial.weight.grad, copy.attribute.weight.grad, inputs.grad)])
+    for low, high in zip(*gradients):
+        torch.testing.assert_close(low, high, rtol=1e-4, atol=1e-4 * high.abs().max().item())
