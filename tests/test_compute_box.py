@@ -1,10 +1,13 @@
-"""pages.base: work off the event loop (`in_worker`) and the Compute box's progress (`ComputeBox.follow`)."""
+"""pages.base: work off the event loop (`in_worker`), the Compute box's progress (`ComputeBox.follow`), what a
+failure says (`failure_text`, `Page.guarded`)."""
 import asyncio
 import threading
 
 import pytest
 
 from explorer.pages.base import ComputeBox, failure_text, in_worker
+
+from own_loop import run_in_own_loop
 
 
 def test_in_worker_runs_the_function_in_another_thread_and_polls_meanwhile():
@@ -21,7 +24,7 @@ def test_in_worker_runs_the_function_in_another_thread_and_polls_meanwhile():
         if len(polls) == 2:
             release.set()  # the loop went on while the work waited: it polled twice
 
-    assert asyncio.run(in_worker(work, 2, b=3, poll=poll)) == 5
+    assert run_in_own_loop(in_worker(work, 2, b=3, poll=poll)) == 5
     assert len(polls) >= 2
 
 
@@ -30,7 +33,7 @@ def test_in_worker_raises_the_functions_exception():
         raise ValueError("no dataset: set EXPLORER_DATA")
 
     with pytest.raises(ValueError, match="EXPLORER_DATA"):
-        asyncio.run(in_worker(work))
+        run_in_own_loop(in_worker(work))
 
 
 def test_follow_shows_the_reported_fraction_within_its_share():
@@ -55,7 +58,7 @@ def test_follow_shows_the_reported_fraction_within_its_share():
         box.finished()
         return result
 
-    assert asyncio.run(main()) == "done"
+    assert run_in_own_loop(main()) == "done"
     assert seen == [(750, "Computing **run**: features, 75 %")]
     assert box.button.disabled and not box.progress.visible and box.progress_text.object == ""
 
@@ -68,3 +71,27 @@ def test_failure_text_prints_only_unexpected_errors(capsys):
     except KeyError as exc:
         assert failure_text(exc) == "Unexpected error: KeyError('bug')"
     assert "KeyError" in capsys.readouterr().err
+
+
+def test_guarded_says_the_error_and_keeps_the_last_frame(capsys):
+    from holoviews.core.options import SkipRendering
+
+    from explorer.pages.base import Page
+
+    page = Page()
+
+    def view(kind):
+        raise kind
+
+    with pytest.raises(SkipRendering):
+        page.guarded(view, ValueError("J must be at most 5"))
+    assert page.alert.visible and page.alert.object.startswith("J must be at most 5")
+    with pytest.raises(SkipRendering):
+        page.guarded(view, TypeError("unit must be a whole number"))  # a widget's value of the wrong kind
+    assert page.alert.object.startswith("unit must be a whole number")
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SkipRendering, match="Unexpected error: KeyError"):
+        page.guarded(view, KeyError("bug"))
+    assert page.alert.object.startswith("Unexpected error: KeyError('bug')")
+    assert "KeyError: 'bug'" in capsys.readouterr().err
+    assert page.guarded(lambda: "drawn") == "drawn"

@@ -6,7 +6,6 @@ test is computed by the Compute button (with progress), and a store without hcnn
 damaged weights and a missing dataset give their messages while the page keeps working."""
 from __future__ import annotations
 
-import asyncio
 import shutil
 import threading
 import time
@@ -15,7 +14,7 @@ import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
-from bokeh.models import GlyphRenderer, Image, Line, Plot
+from bokeh.models import GlyphRenderer, Image, Line
 
 from explorer.analysis.attributes import analyse_attributes, attribute_maps, load_hcnn, stored_translations
 from explorer.app import build_app
@@ -26,6 +25,8 @@ from explorer.runs import RunStore
 from explorer.training import make_config, train
 from explorer.views import hierarchical as hv_
 
+from bokeh_root import plot, render
+from own_loop import run_in_own_loop
 from plot_ranges import stale_ranges
 
 TINY = dict(filters=6, epochs=1, dataset="synthetic", limit_train=64, limit_test=32)
@@ -58,16 +59,6 @@ def in_store(tiny, monkeypatch):
     monkeypatch.setenv(STORE_ENV, str(tiny["root"]))
     monkeypatch.delenv("EXPLORER_DATA", raising=False)
     return tiny
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def plot(root, prefix: str) -> Plot:
-    found = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(prefix)]
-    assert len(found) == 1, (prefix, [p.title.text for p in root.select({"type": Plot})])
-    return found[0]
 
 
 def lines(root, prefix: str) -> list[np.ndarray]:
@@ -308,21 +299,9 @@ def test_runs_without_or_with_damaged_weights_say_so(tiny, tmp_path, monkeypatch
     assert not page.run_problems.visible and page.translations is not None and page.maps is not None
 
 
-def run_compute(page) -> list:
-    """`page._on_compute` as the button runs it, in its own thread and event loop."""
-    errors: list = []
-
-    def target():
-        try:
-            asyncio.run(page._on_compute())
-        except Exception as exc:  # noqa: BLE001
-            errors.append(repr(exc))
-
-    runner = threading.Thread(target=target)
-    runner.start()
-    runner.join(600)
-    assert not runner.is_alive()
-    return errors
+def run_compute(page) -> None:
+    """`page._on_compute` as the button runs it."""
+    run_in_own_loop(page._on_compute(), timeout=600)
 
 
 def test_compute_button_stores_the_test_with_progress(tiny, monkeypatch):
@@ -337,7 +316,7 @@ def test_compute_button_stores_the_test_with_progress(tiny, monkeypatch):
     seen: list = []
     page.progress.param.watch(lambda event: seen.append(event.new), "value")
     page.progress_text.param.watch(lambda event: seen.append(event.new), "object")
-    assert run_compute(page) == []
+    run_compute(page)
     assert any(isinstance(v, int) and 0 < v < 1000 for v in seen), seen  # the bar moved while it ran
     assert any(isinstance(v, str) and v.startswith(f"Computing the translation test of **{run_id}**") for v in seen)
     assert not page.compute_box.visible and not page.progress.visible and not page.run_problems.visible

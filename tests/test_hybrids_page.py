@@ -21,6 +21,7 @@ from explorer.config import STORE_ENV
 from explorer.pages.hybrids import COMMAND, HybridsPage
 from explorer.views import hybrids as hv_
 
+from bokeh_root import plot, render
 from plot_ranges import stale_ranges
 
 SCAT, MLP, CNN = "scat_linear J=2 L=8", "scat_mlp J=2 L=8 hidden=2048", "cnn13 K=32 relu"
@@ -181,16 +182,6 @@ def test_the_all_point_is_a_complete_run_on_the_whole_training_set():
 
 # -- views --------------------------------------------------------------------------------------------------
 
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def plot(root, start: str) -> Plot:
-    found = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(start)]
-    assert len(found) == 1, (start, [p.title.text for p in root.select({"type": Plot})])
-    return found[0]
-
-
 def legend(p: Plot) -> list[str]:
     return [item.label.value for lg in p.legend for item in lg.items]
 
@@ -348,6 +339,40 @@ def test_damaged_files_are_skipped_with_a_warning_and_the_page_works(store):
     assert "quick-cifar10-damaged00000.json" in page.note.object and "not a small-data summary" in page.note.object
     assert "Left out of this grid: grid quick-cifar10-aaaaaaaaaaaa, row 5" in page.note.object
     assert page.models == [SCAT, CNN] and len(page.rows) == 5  # 2 + 2 cells and the shipped "all"
+    assert plot(root, "Gain over cnn13 K=32 relu, same images") is not None
+
+
+def test_an_unreadable_store_and_a_failing_figure_are_said_and_the_page_works(store, monkeypatch, capsys):
+    from explorer.protocols import small_data
+    from explorer.runs import RunStore
+
+    write_summaries(store, summary("quick-cifar10-aaaaaaaaaaaa", EXAMPLE))
+
+    def denied():
+        raise PermissionError(13, "Permission denied", str(store / "protocols"))
+
+    def bug(self):
+        raise KeyError("a bug")
+
+    readers = small_data.list_summaries, RunStore.list
+    monkeypatch.setattr(small_data, "list_summaries", denied)
+    monkeypatch.setattr(RunStore, "list", bug)
+    page, root = open_page()
+    assert page.note.visible and page.note.alert_type == "warning"
+    assert "The stored small-data summaries cannot be read: [Errno 13] Permission denied" in page.note.object
+    assert "The run store cannot be listed (no \"all\" points): Unexpected error: KeyError('a bug')" in page.note.object
+    assert "KeyError: 'a bug'" in capsys.readouterr().err  # a bug's traceback goes to the server's log
+    monkeypatch.setattr(small_data, "list_summaries", readers[0])
+    monkeypatch.setattr(RunStore, "list", readers[1])
+    page.reload_button.clicks += 1
+    assert page.models == [SCAT, CNN] and "cannot be" not in page.note.object
+    real = hv_.gain_figure
+    monkeypatch.setattr(hv_, "gain_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no gains to draw")))
+    page.baseline_widget.value = SCAT
+    assert page.alert.visible and page.alert.object.startswith("Cannot draw these results: no gains to draw")
+    monkeypatch.setattr(hv_, "gain_figure", real)
+    page.baseline_widget.value = CNN
+    assert not page.alert.visible, page.alert.object
     assert plot(root, "Gain over cnn13 K=32 relu, same images") is not None
 
 

@@ -5,15 +5,13 @@ computed by the Compute button (off the event loop, with progress), and missing 
 missing dataset and a bad k give their messages while the page keeps working."""
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 
 import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
-from bokeh.models import GlyphRenderer, Legend, Plot
+from bokeh.models import GlyphRenderer, Legend
 
 from explorer.analysis.layers import analyse_layers, stored_layers
 from explorer.app import build_app
@@ -24,6 +22,8 @@ from explorer.runs import RunStore
 from explorer.training import make_config, train
 from explorer.views import layers as lv
 
+from bokeh_root import plot, render
+from own_loop import run_in_own_loop
 from plot_ranges import stale_ranges
 
 TINY = dict(width=4, dataset="synthetic", epochs=1, limit_train=256, limit_test=128, batch_size=64)
@@ -55,16 +55,6 @@ def _reset_panel_state():
 def in_store(tiny, monkeypatch):
     monkeypatch.setenv(STORE_ENV, str(tiny["root"]))
     return tiny
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def plot(root, prefix: str) -> Plot:
-    found = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(prefix)]
-    assert len(found) == 1, (prefix, [p.title.text for p in root.select({"type": Plot})])
-    return found[0]
 
 
 def columns(root, prefix: str, name: str) -> list[np.ndarray]:
@@ -283,22 +273,9 @@ def copy_run(tiny, run_key: str, destination) -> str:
     return run_id
 
 
-def run_compute(page) -> list:
-    """`page._on_compute` as the button runs it, in its own thread and event loop (as the reconstruction
-    test does: Playwright may hold an event loop in the main thread)."""
-    errors: list = []
-
-    def target():
-        try:
-            asyncio.run(page._on_compute())
-        except Exception as exc:  # noqa: BLE001
-            errors.append(repr(exc))
-
-    runner = threading.Thread(target=target)
-    runner.start()
-    runner.join(300)
-    assert not runner.is_alive()
-    return errors
+def run_compute(page) -> None:
+    """`page._on_compute` as the button runs it."""
+    run_in_own_loop(page._on_compute(), timeout=600)
 
 
 def test_compute_button_stores_the_analysis_with_progress(tiny, tmp_path, monkeypatch):
@@ -314,7 +291,7 @@ def test_compute_button_stores_the_analysis_with_progress(tiny, tmp_path, monkey
     seen: list = []
     page.progress.param.watch(lambda event: seen.append(event.new), "value")
     page.progress_text.param.watch(lambda event: seen.append(event.new), "object")
-    assert run_compute(page) == []
+    run_compute(page)
     fractions = [v for v in seen if isinstance(v, int)]
     assert any(0 < v < 1000 for v in fractions), seen  # the bar moved while the worker ran
     assert any(isinstance(v, str) and v.startswith(f"Computing **{run_id}** (1 of 1)") for v in seen)
@@ -349,7 +326,7 @@ def test_missing_dataset_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(lp, "dataset_problem", lambda run: None)
     page._show_runs_state()
     assert not page.compute_button.disabled
-    assert run_compute(page) == []
+    run_compute(page)
     assert page.run_problems.visible
     assert "the analysis failed: No CIFAR-10 location configured" in page.run_problems.object
     assert "EXPLORER_DATA" in page.run_problems.object

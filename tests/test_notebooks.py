@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import bokeh.document
@@ -19,6 +18,8 @@ import panel as pn
 import pytest
 
 from explorer.pages import PAGES
+
+from own_loop import run_in_own_loop
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 # Each notebook's last cell shows its page; the title is one the page draws at its initial settings.
@@ -191,19 +192,4 @@ def test_runs_page_is_polled_in_a_notebook_and_a_second_show_stops_the_first_pol
         assert not row.poll.running and again.poll.running
         again.poll.stop()
 
-    # In a thread of its own: Playwright's sync API, when a browser test ran before in this worker, holds an
-    # event loop in the main thread, and asyncio.run refuses to start there.
-    errors: list = []
-
-    def in_own_thread():
-        try:
-            asyncio.run(kernel())
-        except BaseException as exc:  # noqa: BLE001  (re-raised in the test's thread)
-            errors.append(exc)
-
-    thread = threading.Thread(target=in_own_thread)
-    thread.start()
-    thread.join(120)
-    assert not thread.is_alive()
-    if errors:
-        raise errors[0]
+    run_in_own_loop(kernel())

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 import time
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
@@ -12,9 +11,8 @@ import pytest
 from explorer.app import build_app
 from explorer.pages import PAGES
 
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
+from bokeh_root import render
+from own_loop import run_in_own_loop
 
 
 @pytest.fixture(autouse=True)
@@ -298,28 +296,12 @@ def test_radio_groups_are_labelled_on_the_invariance_and_reconstruction_pages():
                 if isinstance(w, pn.widgets.RadioButtonGroup)]  # none to label there
 
 
-def _run_collecting(asyncio, coroutine_function) -> list:
-    try:
-        asyncio.run(coroutine_function())
-        return []
-    except Exception as exc:  # noqa: BLE001  (any failure is reported by the test in the main thread)
-        return [repr(exc)]
-
-
 def test_reconstruction_runs_and_reports_progress():
-    import asyncio
-
     page = build_app("reconstruction").page
     root = render(page)
     page.steps = 20
     page.J = 2
-    # In its own thread: after a browser test in the same xdist worker, Playwright's sync API keeps an
-    # event loop running in the main thread and asyncio.run there raises RuntimeError.
-    errors = []
-    runner = threading.Thread(target=lambda: errors.extend(_run_collecting(asyncio, page._on_run)))
-    runner.start()
-    runner.join(120)
-    assert not runner.is_alive() and not errors, errors
+    run_in_own_loop(page._on_run())
     assert not page.alert.visible, page.alert.object
     assert len(page.losses) >= 1 and page.losses[-1][1] <= page.losses[0][1]
     assert "done" in page.status

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import html
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
-from bokeh.models import GlyphRenderer, Plot
+from bokeh.models import GlyphRenderer
 
 from explorer.analysis import unit_rotation as ur
 from explorer.app import build_app
 from explorer.pages.rotation import angle_text
 from explorer.pages.spectra import SHIPPED_SLE
+
+from bokeh_root import plot, render, titles
 
 WHAT = "W₁ pre-activation, spatial mean"
 
@@ -24,20 +25,6 @@ WHAT = "W₁ pre-activation, spatial mean"
 def _reset_panel_state():
     yield
     pn.state.reset()
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def titles(root) -> list[str]:
-    # Sorted: Bokeh collects a root's models in a set, so their order follows memory addresses.
-    return sorted(p.title.text for p in root.select({"type": Plot}) if p.title is not None and p.title.text)
-
-
-def plot(root, start: str) -> Plot:
-    (found,) = [p for p in root.select({"type": Plot}) if p.title.text.startswith(start)]
-    return found
 
 
 def column(root, start: str, name: str) -> np.ndarray:

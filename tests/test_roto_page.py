@@ -8,17 +8,17 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
-from bokeh.models import GlyphRenderer, Plot, VBar
+from bokeh.models import GlyphRenderer, VBar
 
 from explorer.analysis import roto as ra
 from explorer.app import build_app
 from explorer.data import sources
 from explorer.pages.roto import NO_PACKAGE, RotoPage
 
+from bokeh_root import plot, render, titles
 from plot_ranges import stale_ranges
 
 
@@ -26,21 +26,6 @@ from plot_ranges import stale_ranges
 def _reset_panel_state():
     yield
     pn.state.reset()
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def titles(root) -> list[str]:
-    # Sorted: Bokeh collects a root's models in a set, so their order follows memory addresses.
-    return sorted(p.title.text for p in root.select({"type": Plot}) if p.title is not None and p.title.text)
-
-
-def plot(root, start: str) -> Plot:
-    found = [p for p in root.select({"type": Plot}) if p.title is not None and p.title.text.startswith(start)]
-    assert len(found) == 1, (start, titles(root))
-    return found[0]
 
 
 def columns(root, start: str, name: str) -> list[np.ndarray]:
@@ -148,6 +133,31 @@ def test_bad_parameters_are_said_and_the_page_keeps_working(page_root, change, w
     assert not page.alert.visible, page.alert.object
     assert not any(page.is_stale(p) for p in page.plot_panes())
     page.angle = 45.0
+    assert any(t.startswith("z moves along θ1, (j1, j2) = (0, 1)\nrotated by 45° (interpolated)") for t in titles(root))
+
+
+def test_a_failing_computation_is_said_and_the_next_choice_works(page_root, monkeypatch, capsys):
+    page, root = page_root
+    real = ra.rotation_comparison
+
+    def fails(image, degrees, *args, **kwargs):
+        if degrees == 30.0:
+            raise MemoryError("out of memory for the spectra")
+        if degrees == 60.0:
+            raise KeyError("a bug")
+        return real(image, degrees, *args, **kwargs)
+
+    monkeypatch.setattr(ra, "rotation_comparison", fails)
+    page.tabs.active = 2  # the rotation's tab
+    page.angle = 30.0
+    assert page.alert.visible and page.alert.object.startswith(
+        "Cannot compute the angular spectrum: out of memory for the spectra"), page.alert.object
+    page.angle = 60.0
+    assert "Cannot compute the angular spectrum: Unexpected error: KeyError('a bug')" in page.alert.object
+    assert "KeyError: 'a bug'" in capsys.readouterr().err  # a bug's traceback goes to the server's log
+    page.angle = 45.0
+    assert not page.alert.visible, page.alert.object
+    assert page.result.degrees == 45.0
     assert any(t.startswith("z moves along θ1, (j1, j2) = (0, 1)\nrotated by 45° (interpolated)") for t in titles(root))
 
 

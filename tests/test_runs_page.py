@@ -15,6 +15,7 @@ from explorer.app import build_app
 from explorer.runs import RunStore
 from explorer.training import make_config, train
 
+from bokeh_root import render
 from plot_ranges import stale_ranges
 
 
@@ -24,10 +25,6 @@ def _store_and_panel_state(tmp_path, monkeypatch):
     monkeypatch.delenv("EXPLORER_DATA", raising=False)
     yield
     pn.state.reset()
-
-
-def render(page):
-    return pn.panel(page).get_root(bokeh.document.Document())
 
 
 def fake_cifar10(tmp_path, monkeypatch):

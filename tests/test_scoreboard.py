@@ -15,7 +15,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
@@ -27,6 +26,8 @@ from explorer.data import cifar10
 from explorer.runs import RunInfo, RunStore, run_id
 from explorer.runs.analyses import params_key
 from explorer.training import make_config
+
+from bokeh_root import render
 
 JPEG = {"dataset": "cifar10", "source": "/data/cifar-10-python.tar.gz", "md5": cifar10.KNOWN_COPIES[
     "jpeg-derived"]["archive"], "batches_md5": {}, "copy": "jpeg-derived"}
@@ -500,10 +501,6 @@ def test_the_shipped_sle_sweep_is_read_not_computed(tmp_path, monkeypatch):
 
 
 # -- the page ---------------------------------------------------------------------------------------------------
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
 
 @pytest.fixture
 def empty_store(tmp_path, monkeypatch):

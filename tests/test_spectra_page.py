@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import html
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
@@ -15,6 +14,8 @@ from explorer.analysis import spectra as sp
 from explorer.app import build_app
 from explorer.pages.spectra import SHIPPED_SLE
 from explorer.views.spectra import to_signed
+
+from bokeh_root import render, titles
 
 EFFECTIVE = "effective W₁·diag(1/σ)"
 
@@ -30,15 +31,6 @@ def model():
     from explorer.runs import RunStore
 
     return RunStore().load(SHIPPED_SLE).build_model("cpu")
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
-
-
-def titles(root) -> list[str]:
-    # Sorted: Bokeh collects a root's models in a set, so their order follows memory addresses.
-    return sorted(p.title.text for p in root.select({"type": Plot}) if p.title is not None and p.title.text)
 
 
 def all_titles(page, root) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import threading
 
-import bokeh.document
 import numpy as np
 import panel as pn
 import pytest
@@ -20,6 +19,8 @@ from explorer.config import STORE_ENV
 from explorer.pages.thresholding import ThresholdingPage
 from explorer.runs import RunStore
 from explorer.training import make_config, train
+
+from bokeh_root import render
 
 TINY_SLE = dict(widths=[8], L=4, dataset="synthetic", epochs=2, limit_train=64, limit_test=64, batch_size=16)
 
@@ -77,10 +78,6 @@ def with_live(page, **setting):
     page.param.update(**setting)
     page.request_live()
     page.wait_live()
-
-
-def render(viewable):
-    return pn.panel(viewable).get_root(bokeh.document.Document())
 
 
 def plots(root) -> dict[str, Plot]:
@@ -212,6 +209,30 @@ def test_the_live_result_is_threshold_accuracy(tiny_page):
     assert "computing" not in page.live_text.object and not page.progress.visible
     x, y = points(root, "now, live")  # on the sweep's test set (the 64 images): drawn beside the curves
     assert x.tolist() == [0.4] and y == pytest.approx([100 * expected["accuracy_after"]])
+
+
+def test_a_failed_live_evaluation_is_said_and_the_next_one_works(tiny_page, monkeypatch, capsys):
+    page, _, run, _ = tiny_page
+    real = live.evaluate_request
+
+    def fails(run_id, keep, *args, **kwargs):
+        if keep == 0.3:
+            raise OSError(28, "No space left on device")
+        if keep == 0.5:
+            raise KeyError("a bug")
+        return real(run_id, keep, *args, **kwargs)
+
+    monkeypatch.setattr(live, "evaluate_request", fails)
+    with_live(page, mode="fourier_global", keep=0.3)
+    assert page.jobs[-1]["outcome"] == "failed"
+    assert page.alert.visible and "Live re-evaluation failed: [Errno 28] No space left on device" in page.alert.object
+    with_live(page, keep=0.5)
+    assert "Live re-evaluation failed: Unexpected error: KeyError('a bug')" in page.alert.object
+    assert "KeyError: 'a bug'" in capsys.readouterr().err  # a bug's traceback goes to the server's log
+    with_live(page, keep=0.6)
+    assert page.jobs[-1]["outcome"] == "done" and not page.alert.visible, page.alert.object
+    expected = th.threshold_accuracy(run.id, 0.6, "global", "fourier", device="cpu")["accuracy_after"]
+    assert page.results["full"]["accuracy_after"] == expected
 
 
 def test_cancellable_accuracy_is_the_trainers(tiny, monkeypatch):

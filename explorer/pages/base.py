@@ -166,13 +166,11 @@ class Page(pn.viewable.Viewer):
         try:
             with RUNNER.interactive():  # a visitor waits for this plot: background pieces wait for it
                 return fn(*args, **kwargs)
-        except (ValueError, TypeError, MemoryError, RuntimeError) as exc:
-            self.show_error(str(exc))
-            raise SkipRendering(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
-            traceback.print_exc()
-            self.show_error(f"Unexpected error: {exc!r}")
-            raise SkipRendering(repr(exc)) from None
+        except Exception as exc:  # noqa: BLE001  (a bug too: keep the session alive and say so)
+            # A TypeError here is a widget's value of the wrong kind, said as it is.
+            message = str(exc) if isinstance(exc, TypeError) else failure_text(exc)
+            self.show_error(message)
+            raise SkipRendering(message) from None
 
 
 # -- closed sessions ---------------------------------------------------------------------------------------

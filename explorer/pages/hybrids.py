@@ -5,7 +5,6 @@ the run store's listing; `explorer.analysis.hybrids` merges and compares, `explo
 Nothing is computed or trained here: a page load reads a few JSON files."""
 from __future__ import annotations
 
-import traceback
 import warnings
 
 import panel as pn
@@ -14,7 +13,7 @@ import param
 from explorer.analysis import hybrids as ha
 from explorer.views import hybrids as hv_
 
-from .base import Page, figure
+from .base import Page, failure_text, figure
 
 COMMAND = "explorer protocol small-data --models scat_linear scat_mlp cnn13 --schedule quick"
 NOTHING_STORED = (
@@ -42,15 +41,12 @@ def read_stored() -> tuple[list[dict], list, list[str], str | None]:
             summaries = list_summaries()
         skipped = [str(w.message) for w in caught]
     except Exception as exc:  # noqa: BLE001  (an unreadable store must not take the page down)
-        if not isinstance(exc, (OSError, ValueError)):
-            traceback.print_exc()
-        error = f"The stored small-data summaries cannot be read: {exc}"
+        error = f"The stored small-data summaries cannot be read: {failure_text(exc)}"
     try:
         runs = RunStore().list()
     except Exception as exc:  # noqa: BLE001
-        if not isinstance(exc, (OSError, ValueError)):
-            traceback.print_exc()
-        error = (error + " " if error else "") + f"The run store cannot be listed (no \"all\" points): {exc}"
+        error = ((error + " " if error else "")
+                 + f"The run store cannot be listed (no \"all\" points): {failure_text(exc)}")
     return summaries, runs, skipped, error
 
 
@@ -123,9 +119,8 @@ class HybridsPage(Page):
         summaries, runs, skipped, error = read_stored()
         try:
             found = ha.collect(summaries, runs)
-        except Exception as exc:  # noqa: BLE001  (a bug: say it, keep the page)
-            traceback.print_exc()
-            found, error = [], f"Unexpected error reading the summaries: {exc!r}"
+        except Exception as exc:  # noqa: BLE001  (a bug too: say it, keep the page)
+            found, error = [], f"Cannot read the stored summaries: {failure_text(exc)}"
         self.collections = {c.key: c for c in found}
         self.skipped, self.store_error = skipped, error
         keep = self.grid if self.grid in self.collections else (found[0].key if found else None)
@@ -222,12 +217,8 @@ class HybridsPage(Page):
             gain = hv_.gain_figure(gains, shown, self.baseline, bool(self.show_seeds), missing)
             self.rows = hv_.table_rows(shown, all_gains, dataset)
             table = hv_.results_markdown(self.rows)
-        except (ValueError, TypeError) as exc:
-            self.show_error(f"Cannot draw these results: {exc}")
-            return
-        except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
-            traceback.print_exc()
-            self.show_error(f"Unexpected error: {exc!r}")
+        except Exception as exc:  # noqa: BLE001  (a bug too: keep the session alive and say so)
+            self.show_error(f"Cannot draw these results: {failure_text(exc)}")
             return
         self.show_error(None)
         self.accuracy_pane.object = accuracy

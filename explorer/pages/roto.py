@@ -18,7 +18,7 @@ from explorer.scattering.angular import angular_bank, max_angular_scales
 from explorer.scattering.roto import roto_pairs
 from explorer.views import roto as rv
 
-from .base import Page, figure, labelled, theta_format, theta_label
+from .base import Page, failure_text, figure, labelled, theta_format, theta_label
 
 SIZES = [16, 32, 64]  # 2^J ≤ size: J ≤ 4, 5, 6 (the J slider reaches 6)
 NO_RESULTS = ("No classification result is stored yet. Compute one with `explorer classify svm` (see "
@@ -187,12 +187,7 @@ class RotoPage(Page):
             pane.loading = slow  # a spinner only while something is computed: a cached result only draws
         try:
             with RUNNER.interactive():  # a visitor waits: background pieces wait for this
-                result, error = self.compute(*key), None
-        except (ValueError, RuntimeError, MemoryError, OSError) as exc:
-            result, error = None, f"Cannot compute the angular spectrum: {exc}"
-        except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
-            traceback.print_exc()
-            result, error = None, f"Unexpected error: {exc!r}"
+                result, error = self._attempt(key)
         finally:
             for pane in self._result_panes:
                 pane.loading = False
@@ -202,6 +197,13 @@ class RotoPage(Page):
             self.show_error(error)
         else:
             self.result = result
+
+    def _attempt(self, key) -> tuple[ra.RotationComparison | None, str | None]:
+        """(the comparison, None), or (None, what to say); a bug's traceback also goes to the server's log."""
+        try:
+            return self.compute(*key), None
+        except Exception as exc:  # noqa: BLE001  (a bug too: the session stays alive and says so)
+            return None, f"Cannot compute the angular spectrum: {failure_text(exc)}"
 
     def is_cached(self, name, size, J, L, K, pair, degrees, window) -> bool:
         try:
@@ -241,13 +243,7 @@ class RotoPage(Page):
         def work():
             result, failed = None, None
             if error is None:
-                try:
-                    result = self.compute(*key)
-                except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-                    failed = f"Cannot compute the angular spectrum: {exc}"
-                except Exception as exc:  # noqa: BLE001
-                    traceback.print_exc()
-                    failed = f"Unexpected error: {exc!r}"
+                result, failed = self._attempt(key)
             stored = self.read_results()
 
             def apply():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 
 import holoviews as hv
 import panel as pn
@@ -15,7 +14,7 @@ from explorer.analysis import spectra as sp
 from explorer.analysis import threshold_live as live
 from explorer.views import thresholding as tv
 
-from .base import Page, figure
+from .base import Page, failure_text, figure
 from .spectra import NO_RUN, SHIPPED_SLE, offer_sle_runs
 
 # A job waits this long before it evaluates: the slider's own redraw gets the CPU first, and a job that a
@@ -185,8 +184,7 @@ class ThresholdingPage(Page):
         except Exception as exc:  # noqa: BLE001  (a worker thread: say what failed, keep serving)
             record["outcome"] = "failed"
             if current():
-                traceback.print_exc()
-                self.show_error(f"Live re-evaluation failed: {exc}")
+                self.show_error(f"Live re-evaluation failed: {failure_text(exc)}")
         finally:
             if current():
                 self.progress.visible = False

@@ -1,6 +1,7 @@
 """A real `panel serve explorer/app.py` on loopback, and Chromium from Debian for pytest-playwright."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -57,15 +58,23 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
+@contextlib.contextmanager
+def served(store: Path, dataset: bool = True):
+    """The app's URL while `panel serve explorer/app.py` runs on a free loopback port with `store` as its
+    store (the Runs page's jobs must never write into the user's), without a dataset if not `dataset`: as a
+    newcomer first runs it, even where CI configures CIFAR-10."""
     port = free_port()
-    # A store of its own: the Runs page's training jobs must never write into the user's store.
-    proc = start_server(port, env={"EXPLORER_STORE": str(tmp_path_factory.mktemp("store"))})
+    proc = start_server(port, env={"EXPLORER_STORE": str(store), **({} if dataset else {"EXPLORER_DATA": ""})})
     try:
         yield f"http://127.0.0.1:{port}/app"
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    with served(tmp_path_factory.mktemp("store")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

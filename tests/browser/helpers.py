@@ -65,24 +65,47 @@ def press_slider(page, index: int, key: str = "ArrowRight") -> None:
     handle.press(key)
 
 
-def wait_for_titles_change(page, before: list[str], timeout: float = 15.0) -> list[str]:
+def eventually(read, holds=bool, *, what: str, timeout: float = 30.0, every: float = 0.1, page=None):
+    """`read()` once `holds` it (None never does), read every `every` seconds: the browser draws when the
+    server's answer arrives. Fails after `timeout` seconds naming `what`, the last value read and, given the
+    `page`, its plot titles."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        now = plot_titles(page)
-        if now != before:
-            return now
-        time.sleep(0.02)
-    raise AssertionError(f"plot titles did not change from {before}")
+    while True:
+        value = read()
+        if value is not None and holds(value):
+            return value
+        if time.time() >= deadline:
+            shown = f"; plot titles: {plot_titles(page)}" if page is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {value!r}{shown}")
+        time.sleep(every)
+
+
+def wait_for_titles(page, holds, timeout: float = 30.0, what: str = "the plot titles") -> list[str]:
+    """The plot titles once `holds(titles)`."""
+    return eventually(lambda: plot_titles(page), holds, what=what, timeout=timeout)
+
+
+def wait_for_titles_change(page, before: list[str], timeout: float = 15.0) -> list[str]:
+    return eventually(lambda: plot_titles(page), lambda now: now != before, what="the plot titles to change",
+                      timeout=timeout, every=0.02)
 
 
 def wait_for_title(page, prefix: str, timeout: float = 15.0) -> str:
     """Wait until some plot's title starts with `prefix`; returns it."""
-    deadline = time.time() + timeout
-    titles: list[str] = []
-    while time.time() < deadline:
-        titles = plot_titles(page)
-        for t in titles:
-            if t.startswith(prefix):
-                return t
-        time.sleep(0.05)
-    raise AssertionError(f"no plot title starts with {prefix!r}; titles: {titles}")
+    return eventually(lambda: next((t for t in plot_titles(page) if t.startswith(prefix)), None),
+                      what=f"a plot title starting with {prefix!r}", timeout=timeout, every=0.05, page=page)
+
+
+def rendered_canvases(page) -> int:
+    """Canvases with a non-zero size: plots actually drawn, not empty placeholders."""
+    return page.evaluate("""() => {
+      let n = 0;
+      const visit = (root) => {
+        for (const el of root.querySelectorAll('*')) {
+          if (el.tagName === 'CANVAS' && el.width > 50 && el.height > 50) n++;
+          if (el.shadowRoot) visit(el.shadowRoot);
+        }
+      };
+      visit(document);
+      return n;
+    }""")

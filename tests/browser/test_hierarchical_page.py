@@ -8,8 +8,15 @@ import time
 
 import pytest
 
-from .conftest import free_port, start_server, stop_server
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_for_title, wait_idle
+from .conftest import served
+from .helpers import (
+    console_errors,
+    eventually,
+    open_page,
+    record_console,
+    wait_for_title,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,23 +51,13 @@ def hcnn_server(tmp_path_factory):
     shipped = [i.id for i in RunStore(store / "runs").list() if i.shipped and i.config.get("model") == "hcnn"]
     if not shipped:
         pytest.skip("no hcnn run ships with this installation")
-    port = free_port()
-    proc = start_server(port, env={"EXPLORER_STORE": str(store), "EXPLORER_DATA": ""})
-    try:
-        yield f"http://127.0.0.1:{port}/app", shipped[0]
-    finally:
-        stop_server(proc)
+    with served(store, dataset=False) as url:
+        yield url, shipped[0]
 
 
 def figure(page, prefix: str, check=lambda f: True, timeout: float = 60.0) -> dict:
-    deadline = time.time() + timeout
-    found = None
-    while time.time() < deadline:
-        found = page.evaluate(FIGURE_JS, prefix)
-        if found is not None and check(found):
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"no figure {prefix!r} as expected (last: {found}); titles: {plot_titles(page)}")
+    return eventually(lambda: page.evaluate(FIGURE_JS, prefix), check, what=f"the figure {prefix!r} as expected",
+                      timeout=timeout, page=page)
 
 
 def slider(page, label: str):

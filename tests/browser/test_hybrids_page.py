@@ -9,8 +9,16 @@ import time
 
 import pytest
 
-from .conftest import free_port, start_server, stop_server
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_for_title, wait_idle
+from .conftest import served
+from .helpers import (
+    console_errors,
+    eventually,
+    open_page,
+    record_console,
+    rendered_canvases,
+    wait_for_title,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,12 +56,8 @@ def grid_summary(grid_id: str, cells: dict, dataset: str, seeds: list[int], limi
 @pytest.fixture(scope="module")
 def hybrids_server(tmp_path_factory):
     store = tmp_path_factory.mktemp("hybrids-browser-store")
-    port = free_port()
-    proc = start_server(port, env={"EXPLORER_STORE": str(store), "EXPLORER_DATA": ""})
-    try:
-        yield f"http://127.0.0.1:{port}/app", store
-    finally:
-        stop_server(proc)
+    with served(store, dataset=False) as url:
+        yield url, store
 
 
 # The page replaces a figure by a new one: the document may still hold the previous one, so the newest figure
@@ -88,28 +92,7 @@ FAINT_JS = """(start) => {
 
 
 def wait_for(page, js: str, arg, predicate, what: str, timeout: float = 30.0):
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = page.evaluate(js, arg)
-        if value is not None and predicate(value):
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {value}; titles: {plot_titles(page)}")
-
-
-def rendered_canvases(page) -> int:
-    return page.evaluate("""() => {
-      let n = 0;
-      const visit = (root) => {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.tagName === 'CANVAS' && el.width > 50 && el.height > 50) n++;
-          if (el.shadowRoot) visit(el.shadowRoot);
-        }
-      };
-      visit(document);
-      return n;
-    }""")
+    return eventually(lambda: page.evaluate(js, arg), predicate, what=what, timeout=timeout, page=page)
 
 
 def no_error(page) -> None:

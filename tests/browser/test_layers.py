@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from .helpers import console_errors, open_page, record_console, wait_idle
+from .helpers import console_errors, eventually, open_page, record_console, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -43,15 +43,8 @@ def shown(page) -> list[dict]:
 
 def wait_for_figure(page, prefix: str, check=lambda figure: True, timeout: float = 30.0) -> dict:
     """The drawn figure whose title starts with `prefix` once `check(figure)` holds."""
-    deadline = time.time() + timeout
-    figures: list = []
-    while time.time() < deadline:
-        figures = shown(page)
-        for figure in figures:
-            if figure["title"].startswith(prefix) and check(figure):
-                return figure
-        time.sleep(0.05)
-    raise AssertionError(f"no drawn figure {prefix!r} as expected; drawn: {[f['title'] for f in figures]}")
+    return eventually(lambda: next((f for f in shown(page) if f["title"].startswith(prefix) and check(f)), None),
+                      what=f"a drawn figure {prefix!r} as expected", timeout=timeout, every=0.05, page=page)
 
 
 def counts_are(expected):

@@ -383,14 +383,10 @@ def _field(page, title: str, tag: str = "input"):
 @pytest.fixture
 def server_without_dataset(tmp_path):
     """The app as a newcomer first runs it: no CIFAR-10 configured (even where CI configures one), an empty store."""
-    from .conftest import free_port, start_server, stop_server
+    from .conftest import served
 
-    port = free_port()
-    proc = start_server(port, env={"EXPLORER_STORE": str(tmp_path / "store"), "EXPLORER_DATA": ""})
-    try:
-        yield f"http://127.0.0.1:{port}/app"
-    finally:
-        stop_server(proc)
+    with served(tmp_path / "store", dataset=False) as url:
+        yield url
 
 
 def test_runs_page_trains_a_job_live_and_finds_it_after_a_reload(page, server_without_dataset, screenshots):

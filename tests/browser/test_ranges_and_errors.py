@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .helpers import console_errors, open_page, record_console, wait_idle
+from .helpers import console_errors, eventually, open_page, record_console, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +23,7 @@ def radio(page, text: str):
 
 
 def wait_for(page, predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return eventually(predicate, what=what, timeout=timeout)
 
 
 def test_s1_grid_shows_every_orientation_after_L_grows(page, server_url, screenshots):

@@ -2,11 +2,18 @@
 change of unit, and logs no console error."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_for_title, wait_idle
+from .helpers import (
+    console_errors,
+    eventually,
+    open_page,
+    plot_titles,
+    record_console,
+    wait_for_title,
+    wait_for_titles,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,14 +34,8 @@ def slider(page, label: str):
 
 
 def wait_for_points(page, predicate, timeout: float = 90.0):
-    deadline = time.time() + timeout
-    points = None
-    while time.time() < deadline:
-        points = page.evaluate(SCATTER_JS)
-        if points and predicate(*points):
-            return points
-        time.sleep(0.2)
-    raise AssertionError(f"the scatter never showed the expected points: {points and len(points[0])}")
+    return eventually(lambda: page.evaluate(SCATTER_JS), lambda points: points and predicate(*points),
+                      what="the scatter's expected points", timeout=timeout, every=0.2)
 
 
 def test_rotation_slider_to_both_ends_and_a_change_of_unit(page, server_url, screenshots):
@@ -57,10 +58,7 @@ def test_rotation_slider_to_both_ends_and_a_change_of_unit(page, server_url, scr
     page.screenshot(path=str(screenshots / "rotation_m0.png"), full_page=True)
 
     rotation.press("End")  # m = 2L − 1 = 15: 337.5°, interpolated
-    deadline = time.time() + 90
-    while not any("337.5° (m = 15)" in t for t in plot_titles(page)):
-        assert time.time() < deadline, plot_titles(page)
-        time.sleep(0.2)
+    wait_for_titles(page, lambda titles: any("337.5° (m = 15)" in t for t in titles), timeout=90)
     _, after_15 = wait_for_points(page, lambda b, a: b != a)
     assert after_15 != after_90
     assert page.get_by_text("interpolated").count() >= 1
@@ -71,10 +69,8 @@ def test_rotation_slider_to_both_ends_and_a_change_of_unit(page, server_url, scr
     rank = slider(page, "Rank by spectral score")
     rank.focus()
     rank.press("End")  # the least invariant unit by its weights
-    deadline = time.time() + 30
-    while next(t for t in plot_titles(page) if t.startswith("Unit ")).split(":")[0] == unit_before:
-        assert time.time() < deadline, "the unit did not change"
-        time.sleep(0.2)
+    eventually(lambda: next(t for t in plot_titles(page) if t.startswith("Unit ")).split(":")[0],
+               lambda unit: unit != unit_before, what="another unit", every=0.2)
     wait_for_points(page, lambda b, a: b != before_0)  # another unit's responses
     wait_idle(page)
     page.screenshot(path=str(screenshots / "rotation_m15_last_rank.png"), full_page=True)

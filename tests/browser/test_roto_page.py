@@ -7,7 +7,16 @@ import time
 
 import pytest
 
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_for_title, wait_idle
+from .helpers import (
+    console_errors,
+    eventually,
+    open_page,
+    record_console,
+    rendered_canvases,
+    wait_for_title,
+    wait_for_titles,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,17 +32,6 @@ def radio(page, group: int, text: str):
 
 def tab(page, name: str):
     page.locator(".bk-tab", has_text=name).first.click()
-
-
-def wait_for_titles(page, predicate, timeout: float = 60.0, what: str = "titles") -> list[str]:
-    deadline = time.time() + timeout
-    titles: list[str] = []
-    while time.time() < deadline:
-        titles = plot_titles(page)
-        if predicate(titles):
-            return titles
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; titles: {titles}")
 
 
 def error_alert(page):
@@ -54,29 +52,8 @@ SCALES_JS = """() => {
 
 def wait_for_scales(page, K: int, timeout: float = 60.0) -> None:
     """Until the energy-per-scale bars (of the image) show the low-pass and K angular scales."""
-    deadline = time.time() + timeout
-    scales = None
-    while time.time() < deadline:
-        scales = page.evaluate(SCALES_JS)
-        if scales is not None and len(scales) == 1 + K:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the scale bars show {scales}, not 1 + {K} scales")
-
-
-def rendered_canvases(page) -> int:
-    """Canvases with a non-zero size: plots actually drawn, not empty placeholders."""
-    return page.evaluate("""() => {
-      let n = 0;
-      const visit = (root) => {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.tagName === 'CANVAS' && el.width > 50 && el.height > 50) n++;
-          if (el.shadowRoot) visit(el.shadowRoot);
-        }
-      };
-      visit(document);
-      return n;
-    }""")
+    eventually(lambda: page.evaluate(SCALES_JS), lambda scales: len(scales) == 1 + K,
+               what=f"the scale bars to show 1 + {K} scales", timeout=timeout, every=0.2)
 
 
 def test_roto_page_tabs_extremes_and_errors(page, server_url, screenshots):
@@ -97,7 +74,7 @@ def test_roto_page_tabs_extremes_and_errors(page, server_url, screenshots):
     handle.focus()
     handle.press("End")  # θ2 = 7: 157.5°
     wait_for_titles(page, lambda ts: any("θ2 = 157.5° framed" in t for t in ts)
-                    and any(t.startswith("Energy per angular filter\nθ2 = 157.5°") for t in ts), what="θ2 = 157.5°")
+                    and any(t.startswith("Energy per angular filter\nθ2 = 157.5°") for t in ts), 60, "θ2 = 157.5°")
     wait_idle(page)
     no_error(page)
     page.screenshot(path=str(screenshots / "roto_spectrum.png"), full_page=True)

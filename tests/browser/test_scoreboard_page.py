@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_idle
+from .helpers import (
+    console_errors,
+    eventually,
+    open_page,
+    record_console,
+    wait_for_titles,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,25 +35,8 @@ CUT_JS = """els => els.filter(e => e.offsetParent !== null && e.textContent.trim
 
 
 def table(page, predicate, timeout: float = 60.0) -> dict:
-    deadline = time.time() + timeout
-    data = None
-    while time.time() < deadline:
-        data = page.evaluate(TABLE_JS)
-        if data is not None and predicate(data):
-            return data
-        time.sleep(0.2)
-    raise AssertionError(f"the table never showed what was expected: {data}")
-
-
-def wait_for_titles(page, predicate, timeout: float = 30.0) -> list[str]:
-    deadline = time.time() + timeout
-    titles: list[str] = []
-    while time.time() < deadline:
-        titles = plot_titles(page)
-        if predicate(titles):
-            return titles
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; plot titles: {titles}")
+    return eventually(lambda: page.evaluate(TABLE_JS), predicate, what="the table as expected", timeout=timeout,
+                      every=0.2)
 
 
 def cut_off(page) -> list[str]:

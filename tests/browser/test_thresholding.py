@@ -4,11 +4,10 @@ console error."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
-from .helpers import console_errors, open_page, plot_titles, record_console, wait_idle
+from .helpers import console_errors, eventually, open_page, plot_titles, record_console, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -31,14 +30,7 @@ def control(page, label: str):
 
 def wait_for(page, what: str, check, timeout: float = 120.0):
     """Poll `check()` until it returns something truthy; fail naming `what`."""
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: never true (last: {value}); titles {plot_titles(page)}")
+    return eventually(check, what=what, timeout=timeout, every=0.2, page=page)
 
 
 def titles_with(page, text: str) -> list[str]:
