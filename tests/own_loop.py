@@ -4,10 +4,25 @@ refuses to start there."""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 
 def run_in_own_loop(coroutine, timeout: float = 120.0):
-    """`asyncio.run(coroutine)` in another thread: its result, or its exception raised here."""
-    with ThreadPoolExecutor(1, thread_name_prefix="own-loop") as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout)
+    """`asyncio.run(coroutine)` in another thread: its result, or its exception raised here. A coroutine still
+    running after `timeout` seconds fails the test (its daemon thread is left behind, never waited for)."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001  (raised again in the test's thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="own-loop", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"the coroutine was still running after {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")

@@ -73,6 +73,14 @@ def test_failure_text_prints_only_unexpected_errors(capsys):
     assert "KeyError" in capsys.readouterr().err
 
 
+def test_attempt_gives_the_result_or_what_to_say(capsys):
+    from explorer.pages.base import attempt
+
+    assert attempt(lambda: 42) == (42, None)
+    assert attempt(lambda: {}["J"]) == (None, "Unexpected error: KeyError('J')")
+    assert "KeyError: 'J'" in capsys.readouterr().err
+
+
 def test_guarded_says_the_error_and_keeps_the_last_frame(capsys):
     from holoviews.core.options import SkipRendering
 

@@ -282,6 +282,14 @@ def failure_text(exc: BaseException) -> str:
     return f"Unexpected error: {exc!r}"
 
 
+def attempt(work) -> tuple:
+    """(work(), None), or (None, `failure_text` of its error): for work whose failure a page says and survives."""
+    try:
+        return work(), None
+    except Exception as exc:  # noqa: BLE001  (a bug too: keep the session alive and say so)
+        return None, failure_text(exc)
+
+
 async def in_worker(fn, *args, poll=None, **kwargs):
     """`fn(*args, **kwargs)` in a worker thread, so that the server's event loop (every other visitor) goes on;
     `poll()` runs on the loop every POLL_S seconds meanwhile. Returns fn's result, or raises its exception."""

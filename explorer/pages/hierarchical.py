@@ -16,7 +16,7 @@ import param
 from explorer.lru import SharedLRU
 from explorer.views import hierarchical as hv_
 
-from .base import ComputeBox, Page, failure_text, figure, run_choices, run_signature
+from .base import ComputeBox, Page, attempt, failure_text, figure, run_choices, run_signature
 
 N_LAYERS = hv_.N_LAYERS
 NO_RUN = ("There is no hierarchical CNN run in the run store (`explorer runs list`) nor among the shipped runs. "
@@ -215,19 +215,12 @@ class HierarchicalPage(Page):
                 + (f"Test accuracy of the run: {100 * accuracy:.2f} %. " if accuracy is not None else "")
                 + f"{result['queries']} queries among {result['images']} images ({result['source']}).")
 
-    @staticmethod
-    def _attempt(work):
-        try:
-            return work(), None
-        except Exception as exc:  # noqa: BLE001  (a bug: keep the session alive and say so)
-            return None, failure_text(exc)
-
     def _in_background(self, what: str, key: tuple, work, apply, panes) -> None:
         """`work()` (forward passes) in a worker thread when served, then `apply(result, error)` on the
         session's event loop, unless a newer `what` was asked for meanwhile; at once when not served."""
         self._wanted[what] = key
         if not self.served:
-            apply(*self._attempt(work))
+            apply(*attempt(work))
             return
         for pane in panes:
             pane.loading = True
@@ -235,7 +228,7 @@ class HierarchicalPage(Page):
         def worker():
             if self._wanted.get(what) != key:
                 return  # superseded before it started: the newer request shows its own result
-            outcome = self._attempt(work)
+            outcome = attempt(work)
 
             def done():
                 if self._wanted.get(what) != key:

@@ -18,7 +18,7 @@ from explorer.scattering.angular import angular_bank, max_angular_scales
 from explorer.scattering.roto import roto_pairs
 from explorer.views import roto as rv
 
-from .base import Page, failure_text, figure, labelled, theta_format, theta_label
+from .base import Page, attempt, figure, labelled, theta_format, theta_label
 
 SIZES = [16, 32, 64]  # 2^J ≤ size: J ≤ 4, 5, 6 (the J slider reaches 6)
 NO_RESULTS = ("No classification result is stored yet. Compute one with `explorer classify svm` (see "
@@ -200,10 +200,8 @@ class RotoPage(Page):
 
     def _attempt(self, key) -> tuple[ra.RotationComparison | None, str | None]:
         """(the comparison, None), or (None, what to say); a bug's traceback also goes to the server's log."""
-        try:
-            return self.compute(*key), None
-        except Exception as exc:  # noqa: BLE001  (a bug too: the session stays alive and says so)
-            return None, f"Cannot compute the angular spectrum: {failure_text(exc)}"
+        result, error = attempt(lambda: self.compute(*key))
+        return result, error and f"Cannot compute the angular spectrum: {error}"
 
     def is_cached(self, name, size, J, L, K, pair, degrees, window) -> bool:
         try:
